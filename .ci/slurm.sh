@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Start a one-node Slurm cluster on localhost (munge, slurmctld, slurmd) for
+# the Slurm backend's tests, following docs/slurm.md. No systemd here: the
+# daemons are started by hand. Idempotent: safe to run again.
+#
+# The node advertises SLURM_CPUS CPUs (default 16, more than the machine has,
+# via config_overrides) because Slurm starts about one batch job per free CPU
+# per scheduler pass; tests of many short jobs would otherwise crawl.
+set -euo pipefail
+cpus=${SLURM_CPUS:-16}
+node=$(hostname -s)
+mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
+
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+    [ -s /etc/munge/munge.key ] || mungekey --create >/dev/null 2>&1 || mungekey -c
+    chown munge:munge /etc/munge/munge.key; chmod 0400 /etc/munge/munge.key
+    mkdir -p /run/munge; chown munge:munge /run/munge
+    rm -f /run/munge/munged.pid /run/munge/munge.socket.2 /run/munge/munge.socket.2.lock
+    runuser -u munge -- /usr/sbin/munged --force
+fi
+
+mkdir -p /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
+chown slurm:slurm /var/spool/slurmctld /var/log/slurm /run/slurm
+cat > /etc/slurm/slurm.conf <<CONF
+ClusterName=qmfgrid
+SlurmctldHost=localhost
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=slurm
+SlurmdUser=root
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=/run/slurm/slurmctld.pid
+SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerParameters=batch_sched_delay=0
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=/var/log/slurm/jobcomp.log
+MaxArraySize=100001
+MaxJobCount=200000
+MinJobAge=300
+ReturnToService=2
+MailProg=/bin/true
+SlurmdParameters=config_overrides
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+
+pgrep -x slurmctld >/dev/null || slurmctld
+pgrep -x slurmd >/dev/null || slurmd -N "$node"
+for i in $(seq 1 30); do
+    if sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+        # A node can show idle from saved state before slurmd re-registers:
+        # a trivial job proves the node really runs work.
+        if timeout 20 srun -N1 -n1 /bin/true 2>/dev/null; then
+            echo "slurm up: node $node, $cpus CPUs"; exit 0
+        fi
+    fi
+    sleep 1
+done
+echo "slurm did not come up; see /var/log/slurm" >&2
+tail -20 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
+exit 1
