@@ -1,0 +1,104 @@
+"""The backend seam: what runs jobs, and where slot ads come from.
+
+The schedd, its durable queue and the managed objects are the same whatever
+executes the jobs.  A backend is handed a fully resolved :class:`JobSpec`
+(argv, environment, files -- no ClassAd evaluation left to do), reports
+each end of a run through the ``on_exit`` callback with an
+:class:`ExitResult`, and describes its execution resources as slot ads for
+the negotiator.  ``local`` (:class:`qmf_agent.grid.startd.Startd`) runs
+processes on this machine; a ``slurm`` backend would submit batch jobs and
+report Slurm's nodes as slots, behind the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import classad
+
+__all__ = ["JobSpec", "ExitResult", "SlotView", "Backend", "ExitCallback"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything needed to run one job, resolved by the schedd."""
+
+    job_id: str
+    owner: str
+    universe: int
+    argv: list[str]
+    env: dict[str, str]
+    iwd: str
+    stdin: str
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class ExitResult:
+    """How one run ended.
+
+    ``error`` is set (with a HTCondor hold code in ``error_code``) when the
+    job could not be started at all: the schedd holds it with that reason.
+    ``killed`` marks a run ended on the scheduler's request (hold, remove),
+    whose exit status is therefore not the job's own.
+    """
+
+    job_id: str
+    start: float
+    end: float
+    exit_code: int | None = None
+    signal: int | None = None
+    user_cpu: float = 0.0
+    sys_cpu: float = 0.0
+    image_size_kib: int = 0
+    error: str | None = None
+    error_code: int = 0
+    killed: bool = False
+
+
+@dataclass
+class SlotView:
+    """A slot as the negotiator sees it: its ad and whether it is free."""
+
+    name: str
+    ad: classad.ClassAd
+    free: bool
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+#: Receives the run endings collected together (one store transaction for all).
+ExitCallback = Callable[[list[ExitResult]], None]
+
+
+class Backend(Protocol):
+    """What the schedd and negotiator need from an execution backend."""
+
+    name: str
+
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        """Where run endings are reported (called from the backend's threads)."""
+        ...
+
+    def slots(self) -> list[SlotView]:
+        """Every slot, with its current ad."""
+        ...
+
+    def run(self, spec: JobSpec, slot: str | None) -> None:
+        """Start *spec* on *slot* (``None``: outside any slot, local/scheduler
+        universe).  Failures to start are reported through the callback."""
+        ...
+
+    def kill(self, job_id: str) -> bool:
+        """Stop a run (TERM, then KILL after the grace period); False if not running."""
+        ...
+
+    def suspend(self, job_id: str) -> bool: ...
+
+    def resume(self, job_id: str) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, mode: str = "graceful") -> None: ...

@@ -1,0 +1,983 @@
+"""The schedd: the job queue, its state machine, policy and statistics.
+
+Every change goes the same way: compute the jobs' new attributes, write
+them in **one** store transaction, and only after the commit apply them in
+memory, tell the backend (kill, suspend, ...) and the agent's sink (object
+changed, events).  A method therefore answers only once its change is
+durable, and a failed commit (:class:`StoreError`) leaves memory and disk
+as they were.
+
+One re-entrant lock guards the queue.  The backend reports run endings
+from its own thread through :meth:`Schedd.on_exits`; the negotiator hands
+matches to :meth:`Schedd.start_matches`; periodic policy runs on the
+schedd's own housekeeping thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import classad
+
+from ..binding import AgentSink, Caller
+from ..errors import (
+    Forbidden,
+    JobNotFound,
+    JobStateError,
+    ParameterInvalid,
+    QmfError,
+)
+from .arguments import ArgumentError, parse_new_env, parse_old_env, split_new, split_old_args
+from .backend import Backend, ExitResult, JobSpec
+from .jobs import (
+    UNMATCHED_UNIVERSES,
+    Cluster,
+    Expr,
+    Job,
+    JobStatus,
+    Universe,
+    action_verdict,
+    build_ad,
+    canonical_name,
+    now,
+    parse_job_id,
+    raw_from_classad,
+    raw_from_json,
+    raw_from_text,
+    raw_to_json,
+    raw_to_text,
+)
+from .objects import job_object
+from .policy import has_periodic, is_true, on_exit_action, periodic_action
+from .store import Store
+
+__all__ = ["Schedd", "ScheddConfig", "ActTotals"]
+
+log = logging.getLogger(__name__)
+
+#: Attributes nobody may change with SetAttribute/Edit (the queue's identity).
+_PROTECTED = frozenset({"ClusterId", "ProcId", "GlobalJobId", "JobStatus", "MyType", "QDate"})
+_ADMIN_ONLY = frozenset({"Owner"})
+_MAX_COUNT = 1_000_000
+_FETCH_MAX = 1 << 20
+_STATUS_NAMES = {s.value: s.name.title().replace("_", "") for s in JobStatus}
+_PAST = {"hold": "held", "release": "released", "remove": "removed",
+         "suspend": "suspended", "continue": "continued"}
+_TOTAL_KEYS = ("TotalSuccess", "TotalNotFound", "TotalPermissionDenied", "TotalAlreadyDone",
+               "TotalBadStatus", "TotalError", "TotalJobAds", "TotalChangedAds")
+
+
+@dataclass
+class ScheddConfig:
+    """The schedd's knobs (the Grid maps configuration names onto these)."""
+
+    name: str = field(default_factory=socket.getfqdn)
+    anonymous_owner: str = "nobody"
+    max_jobs_running: int = 10_000
+    periodic_interval: float = 60.0
+    request_ttl: float = 7 * 86400.0
+    pool: str = ""
+
+
+class ActTotals(dict):  # type: ignore[type-arg]
+    """Act's result map: HTCondor's totals, all present, zero by default."""
+
+    def __init__(self) -> None:
+        super().__init__({k: 0 for k in _TOTAL_KEYS})
+
+
+class _Rate:
+    """Events per second over a sliding minute (for *Rate statistics)."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self.marks: deque[tuple[float, int]] = deque()
+
+    def add(self, n: int = 1) -> None:
+        self.marks.append((time.monotonic(), n))
+
+    def value(self) -> float:
+        cutoff = time.monotonic() - self.window
+        while self.marks and self.marks[0][0] < cutoff:
+            self.marks.popleft()
+        return sum(n for _, n in self.marks) / self.window
+
+
+class _Counts:
+    """Queued jobs by status, overall, per owner and per submission; and
+    finished jobs (in history) per submission, kept as the queue moves."""
+
+    def __init__(self) -> None:
+        self.total: dict[int, int] = {}
+        self.by_owner: dict[str, dict[int, int]] = {}
+        self.by_submission: dict[tuple[str, str], dict[int, int]] = {}
+        self.finished: dict[tuple[str, str], dict[int, int]] = {}
+        self.submission_qdate: dict[tuple[str, str], int] = {}
+
+    def move(self, owner: str, submission: str, old: int | None, new: int | None,
+             n: int = 1) -> None:
+        for table in (self.total, self.by_owner.setdefault(owner, {}),
+                      self.by_submission.setdefault((owner, submission), {})):
+            if old is not None:
+                table[old] = table.get(old, 0) - n
+            if new is not None:
+                table[new] = table.get(new, 0) + n
+
+    def finish(self, owner: str, submission: str, status: int, n: int = 1) -> None:
+        table = self.finished.setdefault((owner, submission), {})
+        table[status] = table.get(status, 0) + n
+
+
+def _is_true(value: Any) -> bool:
+    return is_true(value)
+
+
+class Schedd:
+    """The job queue and everything that changes it."""
+
+    name = "schedd"
+
+    def __init__(self, store: Store, sink: AgentSink, backend: Backend,
+                 config: ScheddConfig | None = None) -> None:
+        self.config = config or ScheddConfig()
+        self.store = store
+        self.sink = sink
+        self.backend = backend
+        self.lock = threading.RLock()
+        self.clusters: dict[int, Cluster] = {}
+        #: idle jobs in submission order (the negotiator's input); value unused
+        self.idle: dict[Job, None] = {}
+        self.active: dict[str, Job] = {}   # running or suspended, by id
+        self.counts = _Counts()
+        self.on_work: Callable[[], None] = lambda: None
+        self.epoch = store.next_epoch()
+        self.birthdate = int(store.meta("birthdate", 0)) or now()
+        self.start_time = now()
+        self._next_cluster = int(store.meta("next_cluster", 1))
+        self.jobs_submitted = self.jobs_started = self.jobs_completed = self.jobs_exited = 0
+        self._rates = {"submit": _Rate(), "start": _Rate(), "complete": _Rate()}
+        self._time_to_start = [0.0, 0]
+        self._running_time = [0.0, 0]
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        backend.set_exit_callback(self.on_exits)
+        self._recover()
+
+    # --- recovery ----------------------------------------------------------
+
+    def _recover(self) -> None:
+        t0 = time.monotonic()
+        data = self.store.load()
+        for cid, attrs in data.clusters.items():
+            self.clusters[cid] = Cluster(cid, raw_from_json(attrs))
+        requeue: list[Job] = []
+        removed: list[Job] = []
+        for cid, pid, own in data.procs:
+            cluster = self.clusters.get(cid)
+            if cluster is None:
+                log.warning("job %d.%d has no cluster ad; dropped", cid, pid)
+                continue
+            job = Job(cluster, pid, raw_from_json(own) if own else None)
+            cluster.procs[pid] = job
+            status = job.status
+            if status in (JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.TRANSFERRING_OUTPUT):
+                requeue.append(job)
+            elif status == JobStatus.REMOVED:
+                removed.append(job)
+            self._count(job, None, status)
+            if status == JobStatus.IDLE:
+                self.idle[job] = None
+        for owner, submission, status, n in self.store.finished_counts():
+            self.counts.finish(owner or "", submission or "", status, n)
+        ts = now()
+        changes = {job: {"JobStatus": int(JobStatus.IDLE), "LastJobStatus": job.status,
+                         "EnteredCurrentStatus": ts} for job in requeue}
+        with self.store.transaction() as txn:
+            if self.birthdate and not self.store.meta("birthdate"):
+                txn.set_meta("birthdate", self.birthdate)
+            self._write(txn, changes, [])
+            for job in removed:
+                self._write_finished(txn, job, {})
+        self._apply(changes, "the agent restarted while the job ran")
+        for job in removed:
+            self._forget(job)
+        log.info("recovered %d jobs in %d clusters (%d requeued) in %.2fs, epoch %d",
+                 len(data.procs), len(data.clusters), len(requeue), time.monotonic() - t0,
+                 self.epoch)
+
+    # --- bookkeeping -------------------------------------------------------
+
+    def _count(self, job: Job, old: int | None, new: int | None) -> None:
+        sub = job.get("Submission", "")
+        self.counts.move(job.owner, sub if type(sub) is str else "", old, new)
+
+    def _write(self, txn: Any, changes: Mapping[Job, Mapping[str, Any]],
+               finished: Iterable[tuple[Job, Mapping[str, Any]]]) -> None:
+        """Write changed procs and finished (history-bound) jobs in *txn*."""
+        txn.put_procs((job.cluster.id, job.proc, job.with_changes(ch))
+                      for job, ch in changes.items())
+        for job, ch in finished:
+            self._write_finished(txn, job, ch)
+
+    def _write_finished(self, txn: Any, job: Job, changes: Mapping[str, Any]) -> None:
+        flat = job.flat()
+        flat.update(changes)
+        sub = flat.get("Submission", "")
+        txn.add_history(job.cluster.id, job.proc, job.owner, sub if type(sub) is str else "",
+                        int(flat.get("JobStatus", 0)), int(flat.get("CompletionDate", 0) or now()),
+                        raw_to_json(flat))
+        txn.delete_proc(job.cluster.id, job.proc)
+        remaining = [p for p in job.cluster.procs if p != job.proc]
+        if not remaining:
+            txn.delete_cluster(job.cluster.id)
+
+    def _apply(self, changes: Mapping[Job, Mapping[str, Any]], reason: str) -> None:
+        """Apply committed *changes* in memory; raise status events."""
+        for job, ch in changes.items():
+            old = job.status
+            job.own = job.with_changes(ch)
+            new = job.status
+            if old != new:
+                self._status_moved(job, old, new, reason)
+            self.sink.changed("job", job.id)
+
+    def _status_moved(self, job: Job, old: int, new: int, reason: str) -> None:
+        self._count(job, old, new)
+        if old == JobStatus.IDLE:
+            self.idle.pop(job, None)
+        if new == JobStatus.IDLE:
+            self.idle[job] = None
+        if new in (JobStatus.RUNNING, JobStatus.SUSPENDED):
+            self.active[job.id] = job
+        elif old in (JobStatus.RUNNING, JobStatus.SUSPENDED):
+            self.active.pop(job.id, None)
+        owner = job.owner
+        self.sink.event("JobStatusChanged", {"Id": job.id, "Owner": owner, "From": old,
+                                             "To": new, "Reason": reason})
+        if new == JobStatus.HELD:
+            self.sink.event("JobHeld", {"Id": job.id, "Owner": owner, "Reason": reason,
+                                        "Code": int(job.get("HoldReasonCode", 0) or 0)})
+        elif old == JobStatus.HELD and new == JobStatus.IDLE:
+            self.sink.event("JobReleased", {"Id": job.id, "Owner": owner, "Reason": reason})
+        self.sink.changed("submitter", owner)
+        self.sink.changed("submission", self.submission_key(job))
+        self.sink.changed("scheduler", self.config.name)
+
+    def _finish(self, job: Job, changes: Mapping[str, Any], reason: str) -> None:
+        """Apply a committed move of *job* to history."""
+        old = job.status
+        job.own = job.with_changes(changes)
+        new = job.status
+        self._status_moved(job, old, new, reason)
+        owner = job.owner
+        if new == JobStatus.COMPLETED:
+            self.sink.event("JobCompleted", {
+                "Id": job.id, "Owner": owner,
+                "ExitCode": int(job.get("ExitCode", 0) or 0),
+                "ExitBySignal": bool(job.get("ExitBySignal", False)),
+                "RemoteWallClockTime": float(job.get("RemoteWallClockTime", 0.0) or 0.0)})
+        elif new == JobStatus.REMOVED:
+            self.sink.event("JobRemoved", {"Id": job.id, "Owner": owner, "Reason": reason})
+        self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        """Take a job that went to history out of memory (keeping its counts)."""
+        state = job_object(job, self.config.name)
+        self.idle.pop(job, None)
+        self.active.pop(job.id, None)
+        job.cluster.procs.pop(job.proc, None)
+        if not job.cluster.procs:
+            self.clusters.pop(job.cluster.id, None)
+        owner, sub = job.owner, self.submission_name(job)
+        self.counts.move(owner, sub, job.status, None)
+        self.counts.finish(owner, sub, job.status)
+        state.delete_ts = time.time_ns()
+        self.sink.deleted("job", job.id, state)
+
+    # --- lookups -----------------------------------------------------------
+
+    def job(self, job_id: str) -> Job | None:
+        try:
+            cid, pid = parse_job_id(job_id)
+        except ParameterInvalid:
+            return None
+        cluster = self.clusters.get(cid)
+        return cluster.procs.get(pid) if cluster is not None else None
+
+    def _job_or_raise(self, job_id: Any) -> Job:
+        cid, pid = parse_job_id(job_id)
+        with self.lock:
+            cluster = self.clusters.get(cid)
+            job = cluster.procs.get(pid) if cluster is not None else None
+        if job is None:
+            raise JobNotFound(f"job {job_id} is not in the queue")
+        return job
+
+    def jobs(self) -> Iterable[Job]:
+        with self.lock:
+            return [job for c in list(self.clusters.values()) for job in list(c.procs.values())]
+
+    def may_act(self, job: Job, caller: Caller) -> bool:
+        """A non-admin acts only on their own jobs; anonymous on the anonymous owner's."""
+        if caller.admin:
+            return True
+        owner = job.owner
+        if caller.identity is None:
+            return owner == self.config.anonymous_owner
+        return owner == caller.identity
+
+    @staticmethod
+    def submission_name(job: Job) -> str:
+        sub = job.get("Submission", "")
+        return sub if type(sub) is str else ""
+
+    def submission_key(self, job: Job) -> str:
+        return f"{job.owner}#{self.submission_name(job)}"
+
+    # --- submit ------------------------------------------------------------
+
+    def submit(self, ad_map: Mapping[str, Any], count: int, caller: Caller) -> tuple[list[str], str]:
+        """Queue *count* procs of one new cluster; returns (ids, wire encoding).
+
+        With ``caller.request_id`` a retry of the same Submit is answered with
+        the ids of the first one instead of queueing again.
+        """
+        if not isinstance(ad_map, Mapping):
+            raise ParameterInvalid("Ad must be a map of attribute names to values")
+        if type(count) is not int or not 1 <= count <= _MAX_COUNT:
+            raise ParameterInvalid(f"Count must be an integer from 1 to {_MAX_COUNT}, got {count!r}")
+        if caller.request_id:
+            earlier = self.store.request(caller.request_id)
+            if earlier is not None:
+                log.info("Submit %s retried: answering with its ids", caller.request_id)
+                return list(earlier["ids"]), str(earlier["encoding"])
+        try:
+            ad, encoding = classad.decode_job_ad(dict(ad_map))
+        except ValueError as exc:
+            raise ParameterInvalid(f"Ad: {exc}") from None
+        attrs = raw_from_classad(ad)
+        self._owner_for(attrs, caller)
+        self._check_required(attrs)
+        with self.lock:
+            cid = self._next_cluster
+            self._fill_defaults(attrs, cid)
+            cluster = Cluster(cid, attrs)
+            ids = [f"{cid}.{p}" for p in range(count)]
+            with self.store.transaction() as txn:
+                txn.put_cluster(cid, raw_to_json(attrs))
+                txn.put_procs((cid, p, None) for p in range(count))
+                txn.set_meta("next_cluster", cid + 1)
+                if caller.request_id:
+                    txn.remember_request(caller.request_id,
+                                         {"ids": ids, "encoding": encoding}, now())
+            self._next_cluster = cid + 1
+            self.clusters[cid] = cluster
+            status = int(attrs["JobStatus"])
+            for p in range(count):
+                job = Job(cluster, p)
+                cluster.procs[p] = job
+                if status == JobStatus.IDLE:
+                    self.idle[job] = None
+            owner = attrs["Owner"]
+            sub = attrs["Submission"] if type(attrs["Submission"]) is str else ""
+            self.counts.move(owner, sub, None, status, count)
+            self.counts.submission_qdate.setdefault((owner, sub), int(attrs["QDate"]))
+            self.jobs_submitted += count
+            self._rates["submit"].add(count)
+            for job_id in ids:
+                self.sink.changed("job", job_id)
+                self.sink.event("JobSubmitted", {"Id": job_id, "Owner": owner})
+            self.sink.changed("submitter", owner)
+            self.sink.changed("submission", f"{owner}#{sub}")
+            self.sink.changed("scheduler", self.config.name)
+            if int(attrs["JobUniverse"]) in UNMATCHED_UNIVERSES:
+                self.start_matches([(job, None) for job in cluster.procs.values()])
+        log.info("submitted cluster %d (%d procs) for %s", cid, count, owner)
+        self.on_work()
+        return ids, encoding
+
+    def _owner_for(self, attrs: dict[str, Any], caller: Caller) -> None:
+        given = attrs.get("Owner")
+        if caller.identity is not None and not caller.admin:
+            if given is not None and given != caller.identity:
+                log.info("Submit by %s named Owner %r: using the authenticated identity",
+                         caller.identity, given)
+            attrs["Owner"] = caller.identity
+        elif caller.identity is None and not caller.admin:
+            if given is not None and given != self.config.anonymous_owner:
+                raise Forbidden(
+                    f"an anonymous caller may submit only as Owner "
+                    f"{self.config.anonymous_owner!r}, not {given!r}")
+        elif given is None and caller.identity is not None:
+            attrs["Owner"] = caller.identity
+
+    @staticmethod
+    def _check_required(attrs: dict[str, Any]) -> None:
+        missing = [n for n in ("Cmd", "Requirements", "JobUniverse", "Iwd", "Owner")
+                   if n not in attrs]
+        if missing:
+            raise ParameterInvalid("job ad is missing required attribute(s): " + ", ".join(missing))
+        for name in ("Cmd", "Iwd", "Owner"):
+            if type(attrs[name]) is not str or not attrs[name]:
+                raise ParameterInvalid(f"job attribute {name} must be a non-empty string, "
+                                       f"got {raw_to_text(attrs[name])}")
+        if not os.path.isabs(attrs["Iwd"]):
+            raise ParameterInvalid(f"job attribute Iwd must be an absolute path, got {attrs['Iwd']!r}")
+        universe = attrs["JobUniverse"]
+        if type(universe) is not int or universe not in {u.value for u in Universe}:
+            raise ParameterInvalid(
+                f"job attribute JobUniverse must be one of 5 (vanilla), 7 (scheduler), "
+                f"12 (local), got {raw_to_text(universe)}")
+        if universe == Universe.GRID:
+            raise ParameterInvalid("JobUniverse 9 (grid) is not run by this scheduler")
+        req = attrs["Requirements"]
+        if type(req) not in (bool, Expr):
+            raise ParameterInvalid(
+                f"job attribute Requirements must be an expression, got {raw_to_text(req)}")
+        status = attrs.get("JobStatus", 1)
+        if status not in (JobStatus.IDLE, JobStatus.HELD):
+            raise ParameterInvalid(f"a job may be submitted Idle (1) or Held (5), not {status!r}")
+
+    def _fill_defaults(self, attrs: dict[str, Any], cid: int) -> None:
+        """HTCondor's schedd defaults for what the submitter did not give."""
+        ts = now()
+        for name in ("ClusterId", "ProcId", "GlobalJobId", "CustomId"):
+            attrs.pop(name, None)
+        defaults: dict[str, Any] = {
+            "MyType": "Job", "TargetType": "Machine",
+            "QDate": ts, "JobStatus": int(JobStatus.IDLE), "EnteredCurrentStatus": ts,
+            "JobPrio": 0, "RemoteUserCpu": 0.0, "RemoteSysCpu": 0.0, "ImageSize": 0,
+            "RemoteWallClockTime": 0.0, "MaxHosts": 1, "MinHosts": 1, "NumJobStarts": 0,
+            "NumRestarts": 0, "CompletionDate": 0, "JobRunCount": 0,
+            "In": "/dev/null", "Out": "/dev/null", "Err": "/dev/null",
+            "RequestCpus": 1, "OnExitHold": False, "OnExitRemove": True,
+            "PeriodicHold": False, "PeriodicRelease": False, "PeriodicRemove": False,
+            "LeaveJobInQueue": False, "Rank": 0.0,
+            "Submission": f"{self.config.name}#{cid}",
+        }
+        if "Args" not in attrs and "Arguments" not in attrs:
+            defaults["Arguments"] = ""
+        if attrs.get("JobStatus") == JobStatus.HELD:
+            defaults["HoldReason"] = "submitted on hold"
+            defaults["HoldReasonCode"] = 15
+        for name, value in defaults.items():
+            attrs.setdefault(name, value)
+
+    # --- actions -----------------------------------------------------------
+
+    def act(self, action: str, caller: Caller, *, ids: Iterable[Any] | None = None,
+            constraint: str | None = None, reason: str = "") -> ActTotals:
+        """Hold/Release/Remove/Suspend/Continue jobs by ids or constraint, with totals."""
+        action = str(action).strip().lower()
+        if action not in ("hold", "release", "remove", "suspend", "continue"):
+            raise ParameterInvalid(
+                f"Action must be Hold, Release, Remove, Suspend or Continue, got {action!r}")
+        totals = ActTotals()
+        with self.lock:
+            selected, not_found = self._select(ids, constraint)
+            totals["TotalNotFound"] = not_found
+            totals["TotalJobAds"] = len(selected) + not_found
+            ok: list[Job] = []
+            for job in selected:
+                if not self.may_act(job, caller):
+                    totals["TotalPermissionDenied"] += 1
+                    continue
+                verdict = action_verdict(action, job.status)
+                if verdict == "ok":
+                    ok.append(job)
+                elif verdict == "already":
+                    totals["TotalAlreadyDone"] += 1
+                else:
+                    totals["TotalBadStatus"] += 1
+            if ok:
+                self._do(action, ok, reason or f"via QMF by {caller.identity or 'anonymous'}")
+            totals["TotalSuccess"] = len(ok)
+            totals["TotalChangedAds"] = len(ok)
+        return totals
+
+    def act_one(self, action: str, job_id: Any, reason: str, caller: Caller) -> None:
+        """The single-job spelling: raises instead of counting."""
+        with self.lock:
+            job = self._job_or_raise(job_id)
+            if not self.may_act(job, caller):
+                raise Forbidden(f"{caller.identity or 'anonymous'} may not {action} job "
+                                f"{job.id} owned by {job.owner}")
+            verdict = action_verdict(action, job.status)
+            if verdict != "ok":
+                state = _STATUS_NAMES.get(job.status, str(job.status))
+                if verdict == "already":
+                    raise JobStateError(f"job {job.id} is already {state}")
+                raise JobStateError(f"job {job.id} is {state}: it cannot be {_PAST[action]}")
+            self._do(action, [job], reason or f"via QMF by {caller.identity or 'anonymous'}")
+
+    def _select(self, ids: Iterable[Any] | None, constraint: str | None) -> tuple[list[Job], int]:
+        if ids is not None and constraint:
+            raise ParameterInvalid("give either Jobs (ids) or Constraint, not both")
+        if ids is not None:
+            if isinstance(ids, (str, bytes)):
+                ids = [ids]
+            found, missing = [], 0
+            for job_id in ids:
+                cid, pid = parse_job_id(job_id)
+                cluster = self.clusters.get(cid)
+                job = cluster.procs.get(pid) if cluster is not None else None
+                if job is None:
+                    missing += 1
+                else:
+                    found.append(job)
+            return found, missing
+        if not constraint:
+            raise ParameterInvalid("give Jobs (a list of ids) or a Constraint")
+        expr = _parse_constraint(constraint)
+        return [job for job in self.jobs() if _matches(expr, job)], 0
+
+    def _do(self, action: str, jobs: list[Job], reason: str) -> None:
+        """Commit *action* on *jobs* (all allowed), then act on the backend."""
+        ts = now()
+        changes: dict[Job, dict[str, Any]] = {}
+        finished: list[tuple[Job, dict[str, Any]]] = []
+        for job in jobs:
+            status = job.status
+            ch: dict[str, Any] = {"LastJobStatus": status, "EnteredCurrentStatus": ts}
+            if action == "hold":
+                ch.update(JobStatus=int(JobStatus.HELD), HoldReason=reason, HoldReasonCode=1,
+                          HoldReasonSubCode=0)
+            elif action == "release":
+                ch.update(JobStatus=int(JobStatus.IDLE), ReleaseReason=reason,
+                          LastHoldReason=job.get("HoldReason", ""))
+            elif action == "suspend":
+                ch.update(JobStatus=int(JobStatus.SUSPENDED))
+            elif action == "continue":
+                ch.update(JobStatus=int(JobStatus.RUNNING))
+            elif action == "remove":
+                ch.update(JobStatus=int(JobStatus.REMOVED), RemoveReason=reason)
+                if status not in (JobStatus.RUNNING, JobStatus.SUSPENDED,
+                                  JobStatus.TRANSFERRING_OUTPUT):
+                    ch["CompletionDate"] = ts
+                    finished.append((job, ch))
+                    continue
+            changes[job] = ch
+        with self.store.transaction() as txn:
+            self._write(txn, changes, finished)
+        running = [job for job in changes if job.status in (JobStatus.RUNNING, JobStatus.SUSPENDED)]
+        self._apply(changes, reason)
+        for job, ch in finished:
+            self._finish(job, ch, reason)
+        for job in running:
+            if action in ("hold", "remove"):
+                self.backend.kill(job.id)
+            elif action == "suspend":
+                self.backend.suspend(job.id)
+            elif action == "continue":
+                self.backend.resume(job.id)
+        if action == "release":
+            self.on_work()
+
+    # --- attributes --------------------------------------------------------
+
+    def set_attribute(self, job_id: Any, name: str, value: str, caller: Caller) -> None:
+        with self.lock:
+            job = self._job_or_raise(job_id)
+            if not self.may_act(job, caller):
+                raise Forbidden(f"{caller.identity or 'anonymous'} may not change job {job.id}")
+            self._edit([job], name, value, caller)
+
+    def edit(self, caller: Caller, name: str, value: str, *, ids: Iterable[Any] | None = None,
+             constraint: str | None = None) -> int:
+        """SetAttribute on many jobs; returns how many were changed.
+
+        Jobs the caller may not change are skipped (not counted), as
+        HTCondor's edit does with a constraint.
+        """
+        with self.lock:
+            selected, _ = self._select(ids, constraint)
+            allowed = [job for job in selected if self.may_act(job, caller)]
+            if selected and not allowed:
+                raise Forbidden(f"{caller.identity or 'anonymous'} may not change those jobs")
+            return self._edit(allowed, name, value, caller)
+
+    def _edit(self, jobs: list[Job], name: str, value: str, caller: Caller) -> int:
+        if not isinstance(name, str) or not name.strip() or not name.replace("_", "a").isalnum():
+            raise ParameterInvalid(f"Name {name!r} is not a ClassAd attribute name")
+        canonical = canonical_name(name.strip())
+        if canonical in _PROTECTED or (canonical in _ADMIN_ONLY and not caller.admin):
+            raise ParameterInvalid(f"attribute {canonical} cannot be changed")
+        if not isinstance(value, str):
+            raise ParameterInvalid("Value must be ClassAd expression text (a string)")
+        raw = raw_from_text(value)
+        if not jobs:
+            return 0
+        changes = {job: {job.find_name(canonical): raw} for job in jobs}
+        with self.store.transaction() as txn:
+            self._write(txn, changes, [])
+        self._apply(changes, f"{canonical} changed")
+        for job in jobs:
+            self.sink.event("JobAttributeChanged", {"Id": job.id, "Owner": job.owner,
+                                                    "Name": canonical, "Value": value})
+        self.on_work()
+        return len(jobs)
+
+    # --- reading -----------------------------------------------------------
+
+    def get_ad(self, job_id: Any) -> dict[str, Any]:
+        """The job's attributes (raw form, flattened)."""
+        with self.lock:
+            return self._job_or_raise(job_id).flat()
+
+    def query(self, constraint: str = "", projection: Iterable[str] | None = None,
+              limit: int = -1) -> list[dict[str, Any]]:
+        expr = _parse_constraint(constraint) if constraint and constraint.strip() else None
+        out: list[dict[str, Any]] = []
+        for job in self.jobs():
+            if limit is not None and 0 <= limit <= len(out):
+                break
+            if expr is not None and not _matches(expr, job):
+                continue
+            out.append(_project(job.flat(), projection))
+        return out
+
+    def history(self, constraint: str = "", projection: Iterable[str] | None = None,
+                limit: int = -1) -> list[dict[str, Any]]:
+        expr = _parse_constraint(constraint) if constraint and constraint.strip() else None
+        out: list[dict[str, Any]] = []
+        for stored in self.store.history(None if expr is not None or limit < 0 else limit):
+            if 0 <= limit <= len(out):
+                break
+            flat = raw_from_json(stored)
+            if expr is not None and not _is_true(expr.eval(scope=build_ad(flat))):
+                continue
+            out.append(_project(flat, projection))
+        return out
+
+    def fetch(self, job_id: Any, which: str, start: int, end: int, caller: Caller) -> bytes:
+        """Bytes ``[start:end)`` of the job's Out, Err or Log file.
+
+        Offsets work as Python slices (negative counts from the end); End 0
+        means the end of the file.  At most 1 MiB is returned.  The file must
+        belong to the user the job runs as, so that Fetch cannot read files
+        the job's owner could not.
+        """
+        names = {"out": "Out", "err": "Err", "log": "UserLog"}
+        attr = names.get(str(which).strip().lower())
+        if attr is None:
+            raise ParameterInvalid(f"File must be Out, Err or Log, got {which!r}")
+        with self.lock:
+            job = self._job_or_raise(job_id)
+            if not self.may_act(job, caller):
+                raise Forbidden(f"{caller.identity or 'anonymous'} may not read job {job.id}'s files")
+            path = job.get(attr)
+            iwd = job.get("Iwd", "/")
+            owner = job.owner
+        if type(path) is not str or not path or path == os.devnull:
+            raise ParameterInvalid(f"job {job_id} has no {attr} file")
+        path = os.path.join(iwd if type(iwd) is str else "/", path)
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                uid_fn = getattr(self.backend, "run_uid", None)
+                if uid_fn is not None and os.geteuid() == 0 and st.st_uid != uid_fn(owner):
+                    raise Forbidden(f"{path} does not belong to the job's user")
+                size = st.st_size
+                lo, hi, _ = slice(start, end if end != 0 else None).indices(size)
+                hi = min(hi, lo + _FETCH_MAX)
+                if hi <= lo:
+                    return b""
+                fh.seek(lo)
+                return fh.read(hi - lo)
+        except FileNotFoundError:
+            raise ParameterInvalid(f"job {job_id}'s {attr} file {path} does not exist") from None
+        except OSError as exc:
+            raise ParameterInvalid(f"cannot read {path}: {exc.strerror}") from None
+
+    # --- running -----------------------------------------------------------
+
+    def spec(self, job: Job) -> JobSpec:
+        """Resolve *job* into what the backend runs; ArgumentError if malformed."""
+        iwd = str(job.get("Iwd"))
+        cmd = str(job.get("Cmd"))
+        args = job.get("Arguments")
+        if type(args) is str:
+            argv = split_new(args)
+        else:
+            old = job.get("Args", "")
+            if type(old) is not str:
+                raise ArgumentError(f"Args must be a string, got {raw_to_text(old)}")
+            argv = split_old_args(old)
+        env_text = job.get("Environment")
+        env: dict[str, str] = {}
+        if type(env_text) is str:
+            env = parse_new_env(env_text)
+        elif type(job.get("Env")) is str:
+            env = parse_old_env(job.get("Env"))
+        owner = job.owner
+        base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": iwd, "USER": owner,
+                "_CONDOR_JOB_IWD": iwd, "CONDOR_ID": job.id}
+        base.update(env)
+
+        def path(attr: str) -> str:
+            value = job.get(attr, os.devnull)
+            value = value if type(value) is str and value else os.devnull
+            return os.path.join(iwd, value)
+
+        return JobSpec(job.id, owner, int(job.get("JobUniverse", 5)),
+                       [os.path.join(iwd, cmd)] + argv, base, iwd,
+                       path("In"), path("Out"), path("Err"))
+
+    def start_matches(self, matches: list[tuple[Job, str | None]]) -> int:
+        """Mark matched idle jobs Running (one commit) and hand them to the backend."""
+        ts = now()
+        with self.lock:
+            room = self.config.max_jobs_running - len(self.active)
+            starting: list[tuple[Job, str | None, JobSpec]] = []
+            bad: list[tuple[Job, str]] = []
+            for job, slot in matches:
+                if job.status != JobStatus.IDLE or job not in self.idle:
+                    continue
+                if len(starting) >= room:
+                    break
+                try:
+                    starting.append((job, slot, self.spec(job)))
+                except ArgumentError as exc:
+                    bad.append((job, str(exc)))
+            changes = {
+                job: {"JobStatus": int(JobStatus.RUNNING), "LastJobStatus": int(JobStatus.IDLE),
+                      "EnteredCurrentStatus": ts, "JobCurrentStartDate": ts,
+                      "JobStartDate": job.get("JobStartDate") or ts,
+                      "NumJobStarts": int(job.get("NumJobStarts", 0) or 0) + 1,
+                      "JobRunCount": int(job.get("JobRunCount", 0) or 0) + 1,
+                      "RemoteHost": slot or self.config.name}
+                for job, slot, _ in starting}
+            if changes:
+                with self.store.transaction() as txn:
+                    self._write(txn, changes, [])
+                for job, _slot, _spec in starting:
+                    if not job.get("JobStartDate"):
+                        self._time_to_start[0] += ts - int(job.get("QDate", ts))
+                        self._time_to_start[1] += 1
+                self._apply(changes, "matched")
+                self.jobs_started += len(changes)
+                self._rates["start"].add(len(changes))
+            for job, message in bad:
+                self._hold_for(job, message, 6)
+        for _job, slot, spec in starting:
+            self.backend.run(spec, slot)
+        return len(starting)
+
+    def _hold_for(self, job: Job, reason: str, code: int, extra: Mapping[str, Any] | None = None) -> None:
+        ch = {"JobStatus": int(JobStatus.HELD), "LastJobStatus": job.status,
+              "EnteredCurrentStatus": now(), "HoldReason": reason, "HoldReasonCode": code}
+        if extra:
+            ch.update(extra)
+        with self.store.transaction() as txn:
+            self._write(txn, {job: ch}, [])
+        self._apply({job: ch}, reason)
+
+    def on_exits(self, results: list[ExitResult]) -> None:
+        """Record run endings (one transaction) and apply on-exit policy."""
+        with self.lock:
+            changes: dict[Job, dict[str, Any]] = {}
+            finished: list[tuple[Job, dict[str, Any], str]] = []
+            reasons: dict[Job, str] = {}
+            for res in results:
+                job = self.job(res.job_id)
+                if job is None:
+                    continue
+                self._one_exit(job, res, changes, finished, reasons)
+            if not changes and not finished:
+                return
+            with self.store.transaction() as txn:
+                self._write(txn, {j: c for j, c in changes.items()},
+                            [(j, c) for j, c, _ in finished])
+            for job, ch in changes.items():
+                self._apply({job: ch}, reasons.get(job, "run ended"))
+            for job, ch, reason in finished:
+                self._finish(job, ch, reason)
+        self.on_work()
+
+    def _one_exit(self, job: Job, res: ExitResult, changes: dict[Job, dict[str, Any]],
+                  finished: list[tuple[Job, dict[str, Any], str]], reasons: dict[Job, str]) -> None:
+        status = job.status
+        wall = max(0.0, res.end - res.start)
+        ts = int(res.end)
+        ch: dict[str, Any] = {
+            "RemoteWallClockTime": float(job.get("RemoteWallClockTime", 0.0) or 0.0) + wall,
+            "RemoteUserCpu": float(job.get("RemoteUserCpu", 0.0) or 0.0) + res.user_cpu,
+            "RemoteSysCpu": float(job.get("RemoteSysCpu", 0.0) or 0.0) + res.sys_cpu,
+            "ImageSize": max(int(job.get("ImageSize", 0) or 0), res.image_size_kib),
+            "LastRemoteHost": job.get("RemoteHost", ""),
+        }
+        if res.error is not None:
+            ch.update(LastJobStatus=status, EnteredCurrentStatus=ts)
+            if res.error_code:
+                ch.update(JobStatus=int(JobStatus.HELD), HoldReason=res.error,
+                          HoldReasonCode=res.error_code, HoldReasonSubCode=0)
+            else:
+                ch.update(JobStatus=int(JobStatus.IDLE),
+                          NumJobStarts=max(0, int(job.get("NumJobStarts", 1) or 1) - 1))
+            changes[job] = ch
+            reasons[job] = res.error
+            return
+        if status == JobStatus.REMOVED:
+            ch["CompletionDate"] = ts
+            finished.append((job, ch, str(job.get("RemoveReason", "removed"))))
+            return
+        if status == JobStatus.HELD:
+            changes[job] = ch
+            reasons[job] = "run ended after hold"
+            return
+        self._running_time[0] += wall
+        self._running_time[1] += 1
+        if res.killed:
+            ch.update(JobStatus=int(JobStatus.IDLE), LastJobStatus=status, EnteredCurrentStatus=ts)
+            changes[job] = ch
+            reasons[job] = "the run was stopped by the scheduler"
+            return
+        exit_attrs: dict[str, Any] = {"ExitBySignal": res.signal is not None}
+        if res.signal is not None:
+            exit_attrs["ExitSignal"] = res.signal
+        else:
+            exit_attrs["ExitCode"] = res.exit_code
+            exit_attrs["ExitStatus"] = res.exit_code
+        ch.update(exit_attrs)
+        self.jobs_exited += 1
+        decision = on_exit_action(job, exit_attrs)
+        ch.update(LastJobStatus=status, EnteredCurrentStatus=ts)
+        if decision.action == "hold":
+            ch.update(JobStatus=int(JobStatus.HELD), HoldReason=decision.reason,
+                      HoldReasonCode=decision.code, HoldReasonSubCode=0)
+            changes[job] = ch
+            reasons[job] = decision.reason
+        elif decision.action == "requeue":
+            ch.update(JobStatus=int(JobStatus.IDLE))
+            changes[job] = ch
+            reasons[job] = decision.reason
+        else:
+            ch.update(JobStatus=int(JobStatus.COMPLETED), CompletionDate=ts)
+            self.jobs_completed += 1
+            self._rates["complete"].add()
+            finished.append((job, ch, "exited"))
+
+    # --- periodic policy ---------------------------------------------------
+
+    def evaluate_policy(self) -> int:
+        """Evaluate periodic expressions of every queued job; returns actions taken."""
+        decided: dict[str, list[tuple[Job, str]]] = {"hold": [], "release": [], "remove": []}
+        with self.lock:
+            for cluster in list(self.clusters.values()):
+                for job in list(cluster.procs.values()):
+                    if not has_periodic(job):
+                        continue
+                    decision = periodic_action(job)
+                    if decision is not None:
+                        decided[decision.action].append((job, decision.reason))
+            taken = 0
+            for action, items in decided.items():
+                for job, reason in items:
+                    if action_verdict(action, job.status) != "ok":
+                        continue
+                    self._do(action, [job], reason)
+                    if action == "hold":
+                        self._set_quiet(job, {"HoldReasonCode": 3})
+                    taken += 1
+        return taken
+
+    def _set_quiet(self, job: Job, changes: dict[str, Any]) -> None:
+        with self.store.transaction() as txn:
+            self._write(txn, {job: changes}, [])
+        job.own = job.with_changes(changes)
+
+    def _housekeeping(self) -> None:
+        while not self._stop.wait(self.config.periodic_interval):
+            try:
+                if self.evaluate_policy():
+                    self.on_work()
+                self.store.forget_requests(int(time.time() - self.config.request_ttl))
+            except QmfError as exc:
+                log.error("periodic policy failed: %s", exc.text)
+            except Exception:
+                log.exception("periodic policy failed")
+
+    # --- role --------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._housekeeping, name="schedd-policy",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, mode: str = "graceful") -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def reconfig(self, config: Mapping[str, Any]) -> None:
+        if "MAX_JOBS_RUNNING" in config:
+            self.config.max_jobs_running = int(config["MAX_JOBS_RUNNING"])
+        if "PERIODIC_EXPR_INTERVAL" in config:
+            self.config.periodic_interval = float(config["PERIODIC_EXPR_INTERVAL"])
+
+    # --- statistics --------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        with self.lock:
+            total = self.counts.total
+            tts, nts = self._time_to_start
+            rt, nrt = self._running_time
+            return {
+                "TotalJobAds": sum(len(c.procs) for c in self.clusters.values()),
+                "TotalIdleJobs": total.get(JobStatus.IDLE, 0),
+                "TotalRunningJobs": total.get(JobStatus.RUNNING, 0),
+                "TotalHeldJobs": total.get(JobStatus.HELD, 0),
+                "TotalRemovedJobs": total.get(JobStatus.REMOVED, 0),
+                "NumUsers": sum(1 for c in self.counts.by_owner.values()
+                                if any(c.get(s, 0) for s in (1, 2, 5, 6, 7))),
+                "JobsSubmitted": self.jobs_submitted,
+                "JobsStarted": self.jobs_started,
+                "JobsCompleted": self.jobs_completed,
+                "JobsExited": self.jobs_exited,
+                "JobSubmissionRate": self._rates["submit"].value(),
+                "JobStartRate": self._rates["start"].value(),
+                "JobCompletionRate": self._rates["complete"].value(),
+                "MeanTimeToStart": tts / nts if nts else 0.0,
+                "MeanRunningTime": rt / nrt if nrt else 0.0,
+            }
+
+
+def _parse_constraint(text: str) -> Any:
+    if not isinstance(text, str):
+        raise ParameterInvalid("Constraint must be ClassAd expression text")
+    try:
+        return classad.ExprTree(text)
+    except ValueError as exc:
+        raise ParameterInvalid(f"Constraint {text!r} is not a ClassAd expression: {exc}") from None
+
+
+def _matches(expr: Any, job: Job) -> bool:
+    return _is_true(expr.eval(scope=job.ad()))
+
+
+def _project(flat: dict[str, Any], projection: Iterable[str] | None) -> dict[str, Any]:
+    if not projection:
+        return flat
+    lower = {k.lower(): k for k in flat}
+    out = {}
+    for name in projection:
+        key = lower.get(str(name).lower())
+        if key is not None:
+            out[key] = flat[key]
+    return out

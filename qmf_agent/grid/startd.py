@@ -1,0 +1,555 @@
+"""The local backend: slots on this machine that run jobs as real processes.
+
+Slots follow HTCondor's static layout: by default one per CPU, with memory
+and disk divided evenly.  Each slot has a machine ad (Arch, OpSys, Cpus,
+Memory in MiB, Disk in KiB, Start, Requirements, Rank, State, Activity) that
+the negotiator matches jobs against.
+
+A run is a ``subprocess.Popen`` in a new session (so hold and remove can
+signal the whole process group), in the job's Iwd, with its own stdin,
+stdout and stderr files, as the job's Owner when the agent runs as root and
+that user exists.  One reaper thread waits on Linux pidfds with a selector
+-- no polling -- and collects the exit status and resource usage with
+``wait4``; the same thread delivers every :class:`ExitResult` (failed
+starts included) to the schedd, so the schedd's lock is never re-entered
+from inside :meth:`Startd.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import pwd
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import classad
+
+from ..binding import AgentSink
+from .backend import ExitCallback, ExitResult, JobSpec, SlotView
+
+__all__ = ["Startd", "SlotConfig", "HoldCode"]
+
+log = logging.getLogger(__name__)
+
+
+class HoldCode:
+    """HTCondor's HoldReasonCode values the scheduler uses."""
+
+    USER_REQUEST = 1
+    JOB_POLICY = 3
+    FAILED_TO_CREATE_PROCESS = 6
+    UNABLE_TO_OPEN_OUTPUT = 7
+    UNABLE_TO_OPEN_INPUT = 8
+    IWD_ERROR = 14
+
+
+@dataclass
+class SlotConfig:
+    """How the machine is divided; zero means "detect"."""
+
+    count: int = 0
+    cpus_per_slot: int = 1
+    memory_mib: int = 0
+    disk_kib: int = 0
+    start: str = "true"
+    rank: str = "0.0"
+    kill_grace: float = 5.0
+    execute_dir: str = "/tmp"
+    host: str = field(default_factory=socket.getfqdn)
+
+
+class _StartFailure(Exception):
+    def __init__(self, text: str, code: int) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+@dataclass
+class _Run:
+    spec: JobSpec
+    slot: str | None
+    popen: subprocess.Popen[bytes]
+    pidfd: int
+    start: float
+    killed: bool = False
+    kill_deadline: float | None = None
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return "X86_64" if machine in ("x86_64", "AMD64") else machine.upper()
+
+
+def _total_memory_mib() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        log.warning("cannot read /proc/meminfo; assuming 1024 MiB")
+    return 1024
+
+
+class _Slot:
+    __slots__ = ("name", "slot_id", "cpus", "memory", "disk", "state", "activity",
+                 "entered_state", "entered_activity", "job_id", "owner", "total_run",
+                 "run_started", "ad")
+
+    def __init__(self, slot_id: int, host: str, cpus: int, memory: int, disk: int) -> None:
+        self.name = f"slot{slot_id}@{host}"
+        self.slot_id = slot_id
+        self.cpus, self.memory, self.disk = cpus, memory, disk
+        now = int(time.time())
+        self.state, self.activity = "Unclaimed", "Idle"
+        self.entered_state = self.entered_activity = now
+        self.job_id: str | None = None
+        self.owner: str | None = None
+        self.total_run = 0.0
+        self.run_started = 0.0
+        self.ad: classad.ClassAd = classad.ClassAd()
+
+
+class Startd:
+    """The local execution backend (``backend="local"``)."""
+
+    name = "startd"
+    backend_name = "local"
+
+    def __init__(self, sink: AgentSink, config: SlotConfig | None = None) -> None:
+        self.config = config or SlotConfig()
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._callback: ExitCallback | None = None
+        self._runs: dict[str, _Run] = {}
+        self._done: list[ExitResult] = []
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._slots = self._make_slots()
+        self._as_root = os.geteuid() == 0
+
+    # --- slots -------------------------------------------------------------
+
+    def _make_slots(self) -> dict[str, _Slot]:
+        cfg = self.config
+        count = cfg.count or max(1, (os.cpu_count() or 1) // max(1, cfg.cpus_per_slot))
+        memory = cfg.memory_mib or max(1, _total_memory_mib() // count)
+        if cfg.disk_kib:
+            disk = cfg.disk_kib
+        else:
+            try:
+                disk = max(1, shutil.disk_usage(cfg.execute_dir).free // 1024 // count)
+            except OSError:
+                disk = 1
+        slots = {}
+        for i in range(1, count + 1):
+            slot = _Slot(i, cfg.host, cfg.cpus_per_slot, memory, disk)
+            slot.ad = self._slot_ad(slot)
+            slots[slot.name] = slot
+        return slots
+
+    def _slot_ad(self, slot: _Slot) -> classad.ClassAd:
+        cfg = self.config
+        ad = classad.ClassAd({
+            "MyType": "Machine",
+            "Name": slot.name,
+            "Machine": cfg.host,
+            "SlotID": slot.slot_id,
+            "Arch": _arch(),
+            "OpSys": "LINUX",
+            "Cpus": slot.cpus,
+            "TotalCpus": slot.cpus * len(getattr(self, "_slots", {}) or [0]),
+            "Memory": slot.memory,
+            "Disk": slot.disk,
+            "State": slot.state,
+            "Activity": slot.activity,
+            "EnteredCurrentState": slot.entered_state,
+            "EnteredCurrentActivity": slot.entered_activity,
+            "LoadAvg": 1.0 if slot.activity == "Busy" else 0.0,
+            "TotalJobRunTime": int(slot.total_run),
+        })
+        ad["Start"] = classad.ExprTree(cfg.start)
+        ad["Requirements"] = classad.ExprTree("START")
+        ad["Rank"] = classad.ExprTree(cfg.rank)
+        if slot.job_id is not None:
+            ad["JobId"] = slot.job_id
+            ad["RemoteOwner"] = slot.owner or ""
+        return ad
+
+    def slots(self) -> list[SlotView]:
+        with self._lock:
+            return [SlotView(s.name, s.ad, s.state == "Unclaimed") for s in self._slots.values()]
+
+    def slot_values(self, name: str) -> dict[str, Any] | None:
+        """The slot's properties and statistics for the managed object."""
+        with self._lock:
+            slot = self._slots.get(name)
+            if slot is None:
+                return None
+            ad = slot.ad
+        values: dict[str, Any] = {}
+        for attr in ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
+                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
+                     "LoadAvg", "TotalJobRunTime", "JobId", "RemoteOwner"):
+            value = ad.get(attr)
+            if value is not None and not isinstance(value, classad.ExprTree):
+                values[attr] = value
+        for attr in ("Requirements", "Rank", "Start"):
+            values[attr] = str(ad.lookup(attr))
+        return values
+
+    def slot_names(self) -> list[str]:
+        with self._lock:
+            return list(self._slots)
+
+    def _set_state(self, slot: _Slot, state: str, activity: str, job_id: str | None,
+                   owner: str | None) -> None:
+        """Change a slot's state (caller holds the lock); returns nothing, tells the sink."""
+        now = time.time()
+        if state != slot.state:
+            slot.entered_state = int(now)
+        if activity != slot.activity:
+            slot.entered_activity = int(now)
+        if slot.activity == "Busy" and activity != "Busy" and slot.run_started:
+            slot.total_run += now - slot.run_started
+            slot.run_started = 0.0
+        if activity == "Busy" and slot.activity != "Busy":
+            slot.run_started = now
+        slot.state, slot.activity, slot.job_id, slot.owner = state, activity, job_id, owner
+        slot.ad = self._slot_ad(slot)
+
+    def _announce(self, slot_name: str, state: str, activity: str, job_id: str | None,
+                  owner: str | None) -> None:
+        self._sink.changed("slot", slot_name)
+        self._sink.event("SlotStateChanged", {
+            "Name": slot_name, "State": state, "Activity": activity,
+            "JobId": job_id or "", "Owner": owner or "",
+        })
+
+    # --- life cycle --------------------------------------------------------
+
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        self._callback = callback
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._reap_loop, name="startd-reaper", daemon=True)
+        self._thread.start()
+
+    def stop(self, mode: str = "graceful") -> None:
+        """Kill every run (``fast``: KILL at once) and stop the reaper."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            self._signal(run, signal.SIGKILL if mode == "fast" else signal.SIGTERM)
+            run.killed = True
+            run.kill_deadline = time.monotonic() + (0 if mode == "fast" else self.config.kill_grace)
+        deadline = time.monotonic() + self.config.kill_grace + 2
+        while self._runs and time.monotonic() < deadline and self.running:
+            self._wake()
+            time.sleep(0.05)
+        self._stopping = True
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def reconfig(self, config: Mapping[str, Any]) -> None:
+        """Take new Start/Rank expressions and kill grace (slot layout stays)."""
+        with self._lock:
+            self.config.start = str(config.get("START", self.config.start))
+            self.config.rank = str(config.get("RANK", self.config.rank))
+            self.config.kill_grace = float(config.get("KILL_GRACE", self.config.kill_grace))
+            for slot in self._slots.values():
+                slot.ad = self._slot_ad(slot)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    # --- running jobs ------------------------------------------------------
+
+    def run(self, spec: JobSpec, slot: str | None) -> None:
+        """Start *spec* on *slot*; the outcome arrives through the callback."""
+        slot_obj = None
+        with self._lock:
+            if slot is not None:
+                slot_obj = self._slots.get(slot)
+                if slot_obj is not None and slot_obj.state == "Unclaimed":
+                    self._set_state(slot_obj, "Claimed", "Busy", spec.job_id, spec.owner)
+                else:
+                    slot_obj = None
+        if slot is not None and slot_obj is None:
+            # lost a race for the slot: the job goes back to Idle (no hold code)
+            self._finish_later(ExitResult(spec.job_id, time.time(), time.time(),
+                                          error=f"slot {slot} is not available"))
+            return
+        if slot_obj is not None:
+            self._announce(slot_obj.name, "Claimed", "Busy", spec.job_id, spec.owner)
+        started = time.time()
+        try:
+            popen = self._spawn(spec)
+        except _StartFailure as exc:
+            log.info("job %s failed to start: %s", spec.job_id, exc)
+            self._release_slot(slot)
+            self._finish_later(ExitResult(spec.job_id, started, time.time(),
+                                          error=str(exc), error_code=exc.code))
+            return
+        pidfd = os.pidfd_open(popen.pid)
+        with self._lock:
+            self._runs[spec.job_id] = _Run(spec, slot, popen, pidfd, started)
+            self._selector.register(pidfd, selectors.EVENT_READ, spec.job_id)
+        log.debug("job %s started as pid %d", spec.job_id, popen.pid)
+
+    def _finish_later(self, result: ExitResult) -> None:
+        with self._lock:
+            self._done.append(result)
+        self._wake()
+
+    def _release_slot(self, slot: str | None) -> None:
+        if slot is None:
+            return
+        with self._lock:
+            slot_obj = self._slots[slot]
+            self._set_state(slot_obj, "Unclaimed", "Idle", None, None)
+        self._announce(slot, "Unclaimed", "Idle", None, None)
+
+    def _identity(self, owner: str) -> tuple[int, int, list[int]] | None:
+        """(uid, gid, groups) to run as, or None to run as the agent's user."""
+        if not self._as_root:
+            return None
+        try:
+            pw = pwd.getpwnam(owner)
+        except KeyError:
+            return None
+        try:
+            groups = os.getgrouplist(owner, pw.pw_gid)
+        except OSError:
+            groups = [pw.pw_gid]
+        return pw.pw_uid, pw.pw_gid, groups
+
+    def run_uid(self, owner: str) -> int:
+        """The uid a job of *owner* runs as (for Fetch's ownership check)."""
+        ident = self._identity(owner)
+        return ident[0] if ident else os.geteuid()
+
+    @staticmethod
+    def _may_write(path: str, uid: int, gid: int, groups: list[int]) -> bool:
+        """Whether *uid* may create or truncate *path* (the agent is root)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            try:
+                st = os.stat(os.path.dirname(path) or ".")
+            except OSError:
+                return False
+            return _allowed(st, uid, gid, groups, stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH)
+        if stat.S_ISCHR(st.st_mode) and path == os.devnull:
+            return True
+        return st.st_uid == uid and stat.S_ISREG(st.st_mode)
+
+    def _open(self, path: str, write: bool, ident: tuple[int, int, list[int]] | None,
+              code: int) -> int:
+        if ident is not None:
+            uid, gid, groups = ident
+            if write and not self._may_write(path, uid, gid, groups):
+                raise _StartFailure(f"user {uid} may not write {path}", code)
+            if not write and path != os.devnull:
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    raise _StartFailure(f"cannot open {path}: {exc.strerror}", code) from None
+                if not _allowed(st, uid, gid, groups, stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH):
+                    raise _StartFailure(f"user {uid} may not read {path}", code)
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if write else os.O_RDONLY
+        try:
+            fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise _StartFailure(f"cannot open {path}: {exc.strerror}", code) from None
+        if write and ident is not None and path != os.devnull:
+            try:
+                os.fchown(fd, ident[0], ident[1])
+            except OSError as exc:
+                log.warning("cannot give %s to uid %d: %s", path, ident[0], exc)
+        return fd
+
+    def _spawn(self, spec: JobSpec) -> subprocess.Popen[bytes]:
+        if not os.path.isdir(spec.iwd):
+            raise _StartFailure(f"Iwd {spec.iwd} is not a directory", HoldCode.IWD_ERROR)
+        ident = self._identity(spec.owner)
+        fds: list[int] = []
+        try:
+            fds.append(self._open(spec.stdin, False, ident, HoldCode.UNABLE_TO_OPEN_INPUT))
+            fds.append(self._open(spec.stdout, True, ident, HoldCode.UNABLE_TO_OPEN_OUTPUT))
+            if spec.stderr == spec.stdout:
+                fds.append(fds[1])
+            else:
+                fds.append(self._open(spec.stderr, True, ident, HoldCode.UNABLE_TO_OPEN_OUTPUT))
+            kwargs: dict[str, Any] = {}
+            if ident is not None:
+                kwargs = {"user": ident[0], "group": ident[1], "extra_groups": ident[2]}
+            try:
+                return subprocess.Popen(
+                    spec.argv, executable=spec.argv[0], cwd=spec.iwd, env=spec.env,
+                    stdin=fds[0], stdout=fds[1], stderr=fds[2],
+                    start_new_session=True, close_fds=True, **kwargs)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise _StartFailure(
+                    f"cannot execute {spec.argv[0]}: {reason}",
+                    HoldCode.FAILED_TO_CREATE_PROCESS) from None
+            except (ValueError, TypeError) as exc:
+                raise _StartFailure(f"cannot execute {spec.argv[0]}: {exc}",
+                                    HoldCode.FAILED_TO_CREATE_PROCESS) from None
+        finally:
+            for fd in set(fds):
+                os.close(fd)
+
+    def _signal(self, run: _Run, sig: int) -> bool:
+        try:
+            os.killpg(run.popen.pid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError as exc:
+            log.warning("cannot signal job %s: %s", run.spec.job_id, exc)
+            return False
+
+    def kill(self, job_id: str) -> bool:
+        with self._lock:
+            run = self._runs.get(job_id)
+            if run is None:
+                return False
+            run.killed = True
+            run.kill_deadline = time.monotonic() + self.config.kill_grace
+        self._signal(run, signal.SIGCONT)
+        self._signal(run, signal.SIGTERM)
+        self._wake()
+        return True
+
+    def _suspend_resume(self, job_id: str, sig: int, activity: str) -> bool:
+        with self._lock:
+            run = self._runs.get(job_id)
+            if run is None or not self._signal(run, sig):
+                return False
+            slot = self._slots.get(run.slot) if run.slot else None
+            if slot is not None:
+                self._set_state(slot, "Claimed", activity, slot.job_id, slot.owner)
+        if slot is not None:
+            self._announce(slot.name, "Claimed", activity, job_id, run.spec.owner)
+        return True
+
+    def suspend(self, job_id: str) -> bool:
+        return self._suspend_resume(job_id, signal.SIGSTOP, "Suspended")
+
+    def resume(self, job_id: str) -> bool:
+        return self._suspend_resume(job_id, signal.SIGCONT, "Busy")
+
+    # --- the reaper --------------------------------------------------------
+
+    def _reap_loop(self) -> None:
+        while not self._stopping:
+            timeout = self._next_deadline()
+            for key, _ in self._selector.select(timeout):
+                if key.data is None:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                else:
+                    self._reap(key.data)
+            self._enforce_kills()
+            self._deliver()
+
+    def _next_deadline(self) -> float | None:
+        with self._lock:
+            deadlines = [r.kill_deadline for r in self._runs.values() if r.kill_deadline]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _enforce_kills(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            late = [r for r in self._runs.values() if r.kill_deadline and r.kill_deadline <= now]
+        for run in late:
+            log.info("job %s ignored TERM for %.1fs: KILL", run.spec.job_id, self.config.kill_grace)
+            self._signal(run, signal.SIGKILL)
+            run.kill_deadline = None
+
+    def _reap(self, job_id: str) -> None:
+        with self._lock:
+            run = self._runs.pop(job_id, None)
+            if run is None:
+                return
+            self._selector.unregister(run.pidfd)
+        try:
+            _, status, usage = os.wait4(run.popen.pid, 0)
+        except ChildProcessError:
+            status, usage = 0, None
+        os.close(run.pidfd)
+        run.popen.returncode = os.waitstatus_to_exitcode(status)
+        # the process group may outlive its leader: end the stragglers too
+        if run.killed:
+            self._signal(run, signal.SIGKILL)
+        end = time.time()
+        code = sig = None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        else:
+            code = os.WEXITSTATUS(status)
+        self._release_slot(run.slot)
+        self._finish_later(ExitResult(
+            job_id, run.start, end, exit_code=code, signal=sig,
+            user_cpu=usage.ru_utime if usage else 0.0,
+            sys_cpu=usage.ru_stime if usage else 0.0,
+            image_size_kib=usage.ru_maxrss if usage else 0,
+            killed=run.killed,
+        ))
+
+    def _deliver(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        if not done or self._callback is None:
+            return
+        try:
+            self._callback(done)
+        except Exception:
+            log.exception("the schedd failed to take %d job exits", len(done))
+
+    def active_jobs(self) -> list[str]:
+        with self._lock:
+            return list(self._runs)
+
+
+def _allowed(st: os.stat_result, uid: int, gid: int, groups: list[int],
+             user_bit: int, group_bit: int, other_bit: int) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & user_bit)
+    if st.st_gid == gid or st.st_gid in groups:
+        return bool(st.st_mode & group_bit)
+    return bool(st.st_mode & other_bit)
+
