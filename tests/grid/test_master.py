@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from qmf_agent.binding import Caller, ObjectState
-from qmf_agent.errors import Forbidden, ParameterInvalid, SchedulerError, UnknownMethod, UnknownObject
+from qmf_agent.errors import (
+    Forbidden,
+    ParameterInvalid,
+    SchedulerError,
+    UnknownMethod,
+    UnknownObject,
+)
 from qmf_agent.grid.config import Config
 from qmf_agent.grid.daemon import AgentAddress, Role
 from qmf_agent.grid.master import Master
