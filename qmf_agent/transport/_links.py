@@ -1,0 +1,119 @@
+"""Pieces shared by the listener and the outgoing connections.
+
+* :class:`Outbox` -- a bounded queue of encoded messages per sender link,
+  drained as the peer grants credit.  A subscriber that stops reading loses
+  messages (with a log line) instead of growing our memory without bound.
+* :func:`subject_matches` -- AMQP/QMF topic patterns: ``*`` is exactly one
+  dot-separated word, ``#`` zero or more.
+* :func:`subject_filter` / :func:`filter_pattern` -- the subject filter a
+  receiver puts on its source (Qpid's legacy-amqp binding filters, which
+  brokers with subject routing understand) and reading it back.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import itertools
+import logging
+from typing import Any
+
+from proton import Described, Link, Sender, Terminus, symbol
+from proton.reactor import Filter
+
+__all__ = [
+    "Outbox",
+    "subject_matches",
+    "subject_filter",
+    "filter_pattern",
+    "DIRECT_BINDING",
+    "TOPIC_BINDING",
+]
+
+log = logging.getLogger(__name__)
+
+DIRECT_BINDING = symbol("apache.org:legacy-amqp-direct-binding:string")
+TOPIC_BINDING = symbol("apache.org:legacy-amqp-topic-binding:string")
+_FILTER_KEY = symbol("subject-filter")
+
+_tags = itertools.count()
+
+
+class Outbox:
+    """Encoded messages waiting for credit on one sender link."""
+
+    def __init__(self, sender: Sender, limit: int) -> None:
+        self.sender = sender
+        self.limit = limit
+        self.dropped = 0
+        self._queue: collections.deque[bytes] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, data: bytes) -> bool:
+        """Queue *data* and send what credit allows; False when dropped."""
+        if len(self._queue) >= self.limit:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "link %s to %s is not reading: %d message(s) dropped (limit %d queued)",
+                    self.sender.name,
+                    self.sender.source.address or self.sender.target.address,
+                    self.dropped,
+                    self.limit,
+                )
+            return False
+        self._queue.append(data)
+        self.pump()
+        return True
+
+    def pump(self) -> None:
+        """Send queued messages while the peer gives credit."""
+        sender = self.sender
+        queue = self._queue
+        settled = sender.snd_settle_mode == Link.SND_SETTLED
+        while queue and sender.credit > 0 and sender.state & Link.LOCAL_ACTIVE:
+            data = queue.popleft()
+            delivery = sender.delivery(str(next(_tags)).encode())
+            sender.stream(data)
+            sender.advance()
+            if settled:
+                delivery.settle()
+
+
+@functools.lru_cache(maxsize=8192)
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Does *subject* match the topic *pattern* (``*`` one word, ``#`` any)?"""
+    return _match(tuple(pattern.split(".")), tuple(subject.split(".")))
+
+
+def _match(pat: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pat:
+        return not words
+    head, rest = pat[0], pat[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    if not words:
+        return False
+    return (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+def subject_filter(node_is_topic: bool, pattern: str) -> Filter:
+    """The receiver option that asks a node for messages whose subject matches."""
+    descriptor = TOPIC_BINDING if node_is_topic else DIRECT_BINDING
+    return Filter({_FILTER_KEY: Described(descriptor, pattern)})
+
+
+def filter_pattern(source: Terminus) -> str | None:
+    """The subject pattern a peer's source asks for, if it has a binding filter."""
+    try:
+        filters: Any = source.filter.get_object()
+    except Exception:  # an undecodable filter is treated as none
+        return None
+    if not isinstance(filters, dict):
+        return None
+    for value in filters.values():
+        if isinstance(value, Described) and value.descriptor in (DIRECT_BINDING, TOPIC_BINDING):
+            return str(value.value)
+    return None

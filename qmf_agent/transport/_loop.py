@@ -1,0 +1,164 @@
+"""One proton Container on its own thread, and the one way into it.
+
+proton's objects are not thread-safe: every connection, link and delivery
+must be touched by the thread that runs the Container.  :class:`Loop` runs
+that thread and offers :meth:`Loop.call_soon` (fire and forget) and
+:meth:`Loop.call` (wait for the result), which queue a callable and wake
+the container through an ``EventInjector``; the callable then runs on the
+container thread between two I/O events.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from proton import Handler
+from proton.reactor import ApplicationEvent, Container, EventInjector
+
+__all__ = ["Loop", "LoopClosed", "guarded"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_WAKE = "qmf_transport_wake"
+
+
+def guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """Log, instead of raising, what an event handler method raises.
+
+    An exception escaping a proton handler ends ``Container.run()``: the
+    thread serving every connection would die of one bad message.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            log.exception("error in transport handler %s", method.__qualname__)
+
+    return wrapper
+
+
+class LoopClosed(RuntimeError):
+    """The loop was stopped; nothing can be run on it any more."""
+
+
+class _Waker(Handler):
+    """Runs the queued callables when the injector wakes the container."""
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def on_qmf_transport_wake(self, event: Any) -> None:
+        self._loop._drain()
+
+
+class Loop:
+    """A Container running *handler* on a daemon thread named *name*.
+
+    Exceptions raised by queued callables are logged and swallowed: one bad
+    message must not stop the thread that serves every connection.
+    """
+
+    def __init__(self, handler: Handler, name: str, container_id: str | None = None) -> None:
+        self.container = Container(handler, _Waker(self))
+        if container_id:
+            self.container.container_id = container_id
+        self._injector = EventInjector()
+        self.container.selectable(self._injector)
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def in_loop(self) -> bool:
+        """True when called on the container thread itself."""
+        return threading.current_thread() is self._thread
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the container thread (thread-safe, no wait)."""
+        with self._lock:
+            if self._closed:
+                raise LoopClosed(f"{self._thread.name} is stopped")
+            self._calls.append(lambda: fn(*args))
+        self._injector.trigger(ApplicationEvent(_WAKE))
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the container thread and return its result.
+
+        Raises what *fn* raised, or :class:`TimeoutError` when the thread
+        did not get to it within *timeout* seconds.
+        """
+        if self.in_loop():
+            return fn(*args)
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, fn(*args)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        self.call_soon(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"{self._thread.name} did not run the call within {timeout} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the container (after *on_stop* work queued before) and join."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._calls.append(self._shutdown)
+        self._injector.trigger(ApplicationEvent(_WAKE))
+        if not self.in_loop():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("%s did not stop within %s s", self._thread.name, timeout)
+
+    def _shutdown(self) -> None:
+        self._injector.close()
+        self.container.stop()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._calls:
+                    return
+                fn = self._calls.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("%s: a queued call failed", self._thread.name)
+
+    def _run(self) -> None:
+        try:
+            self.container.run()
+        except Exception:
+            log.exception("%s: the proton container stopped with an error", self._thread.name)
+        finally:
+            with self._lock:
+                self._closed = True
+            log.debug("%s: stopped", self._thread.name)

@@ -1,0 +1,232 @@
+"""The client half: what a console uses to talk to agents over AMQP.
+
+::
+
+    with Client("amqp://127.0.0.1:5672") as client:
+        parts = client.request(query_request("OBJECT", class_name="job"), agent=name)
+        found = client.broadcast(agent_locate_request(), wait=1.0)
+        sub = client.subscribe("agent.ind.#", on_indication)
+
+Works against the direct listener and against a broker; the addressing
+profile is detected when the connection opens (or given as ``profile=``).
+The connection is re-made with backoff when it drops; subscriptions come
+back by themselves, a request in flight at that moment times out.
+
+Threading contract: every method is thread-safe -- many threads may call
+:meth:`Client.request` at once; answers are matched by correlation id.
+Subscription callbacks run on the client's container thread: do not block
+in them (hand work to another thread instead).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from qmf_agent.errors import RequestTimeout
+from qmf_agent.message import Message
+from qmf_agent.protocol import LOCATE_SUBJECT, Route
+
+from ._convert import encode
+from ._peer import Peer, ReceiverSpec
+from ._security import Security
+
+__all__ = ["Client", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+
+class _Pending:
+    """The messages gathered so far for one correlation id."""
+
+    __slots__ = ("messages", "done", "gather_all")
+
+    def __init__(self, gather_all: bool) -> None:
+        self.messages: list[Message] = []
+        self.done = threading.Event()
+        self.gather_all = gather_all
+
+
+class Subscription:
+    """A topic subscription; :meth:`cancel` detaches it."""
+
+    def __init__(self, client: Client, spec_id: int, pattern: str) -> None:
+        self._client = client
+        self._spec_id = spec_id
+        self.pattern = pattern
+
+    def cancel(self) -> None:
+        self._client._peer.remove_receiver(self._spec_id)
+
+
+class Client:
+    """A connection to an agent's listener or a broker (see module docstring).
+
+    Raises :class:`~qmf_agent.transport.TransportError` when the connection
+    cannot be made within *timeout* seconds (refused, bad credentials, TLS).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        user: str | None = None,
+        password: str | None = None,
+        profile: str | None = None,
+        security: Security | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {timeout}")
+        self.timeout = timeout
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        self._reply_to: str | None = None
+        self._peer = Peer(
+            url,
+            name=f"qmf-client-{next(_ids)}",
+            user=user,
+            password=password,
+            profile=profile,
+            security=security,
+        )
+        self.url = self._peer.url
+        self._peer.add_receiver(
+            ReceiverSpec(
+                lambda profile: profile.reply_source(), self._on_reply, self._set_reply_to
+            )
+        )
+        self._peer.start(timeout)
+
+    # -- public API -------------------------------------------------------
+
+    @property
+    def profile(self) -> str:
+        """``standard`` or ``rabbitmq``: how addresses are spelled here."""
+        return self._peer.addressing.name if self._peer.addressing else "standard"
+
+    @property
+    def user(self) -> str | None:
+        return self._peer.user
+
+    def request(
+        self, message: Message, agent: str | None = None, timeout: float | None = None
+    ) -> list[Message]:
+        """Send *message* to *agent*; return every message of the answer.
+
+        Gathers each ``partial`` message until the final one.  Raises
+        :class:`~qmf_agent.errors.RequestTimeout` when no final answer comes.
+        """
+        wait = self.timeout if timeout is None else timeout
+        route = self._route_for(message, agent)
+        pending = _Pending(gather_all=False)
+        cid = self._send(message, route, pending, wait)
+        try:
+            if not pending.done.wait(wait):
+                got = len(pending.messages)
+                partial = f" ({got} partial message(s) arrived)" if got else ""
+                raise RequestTimeout(
+                    f"no answer from {agent or route.address} to {message.opcode or 'request'} "
+                    f"within {wait} s{partial} via {self.url}"
+                )
+            return pending.messages
+        finally:
+            with self._lock:
+                self._pending.pop(cid, None)
+
+    def broadcast(
+        self, message: Message, subject: str = LOCATE_SUBJECT, wait: float = 1.0
+    ) -> list[Message]:
+        """Send *message* to every agent listening on *subject*; return
+        whatever answers arrive within *wait* seconds (maybe none)."""
+        addressing = self._peer.addressing
+        assert addressing is not None  # set once start() returned
+        pending = _Pending(gather_all=True)
+        cid = self._send(message, addressing.to_topic(subject), pending, self.timeout)
+        try:
+            pending.done.wait(wait)
+            return list(pending.messages)
+        finally:
+            with self._lock:
+                self._pending.pop(cid, None)
+
+    def subscribe(self, pattern: str, callback: Callable[[Message], None]) -> Subscription:
+        """Receive indications whose subject matches *pattern* (``*``, ``#``).
+
+        *callback* runs on the client's thread; it must not block.
+        """
+        if not pattern or any(not word for word in pattern.split(".")):
+            raise ValueError(f"subscription pattern {pattern!r}: empty word")
+        spec = ReceiverSpec(lambda profile: profile.topic_source(pattern), callback)
+        return Subscription(self, self._peer.add_receiver(spec), pattern)
+
+    def close(self) -> None:
+        """Close the connection; pending requests time out."""
+        self._peer.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------
+
+    @staticmethod
+    def _route_for(message: Message, agent: str | None) -> Route:
+        if agent:
+            return Route(None, agent)
+        if message.address:
+            return Route(message.address, message.subject)
+        raise ValueError("request needs agent= (or a message with an address)")
+
+    def _send(self, message: Message, route: Route, pending: _Pending, wait: float) -> str:
+        """Stamp, register, encode and send; returns the correlation id."""
+        deadline = time.monotonic() + wait
+        while not self._peer.ready.wait(0.05):
+            if time.monotonic() >= deadline or self._peer.refused:
+                raise RequestTimeout(
+                    f"not connected to {self.url} ({self._peer.error or 'reconnecting'}); "
+                    f"{message.opcode or 'request'} not sent within {wait} s"
+                )
+        if route.address is None:  # direct to an agent: spelled by the profile
+            assert self._peer.addressing is not None
+            route = self._peer.addressing.to_agent(route.subject or "")
+        cid = str(uuid.uuid4())
+        outgoing = Message(
+            body=message.body,
+            address=route.address,
+            subject=route.subject if route.subject is not None else message.subject,
+            reply_to=self._reply_to,
+            correlation_id=cid,
+            user_id=self._peer.user,
+            content_type=message.content_type,
+            properties=dict(message.properties),
+        )
+        data = encode(outgoing)
+        with self._lock:
+            self._pending[cid] = pending
+        self._peer.send(route, data)
+        return cid
+
+    def _set_reply_to(self, address: str) -> None:
+        self._reply_to = address
+
+    def _on_reply(self, message: Message) -> None:
+        cid = message.correlation_id
+        if isinstance(cid, bytes):
+            cid = cid.decode("utf-8", "replace")
+        with self._lock:
+            pending = self._pending.get(cid) if isinstance(cid, str) else None
+        if pending is None:
+            log.debug("dropped an answer nobody waits for (correlation id %r)", cid)
+            return
+        pending.messages.append(message)
+        if not pending.gather_all and "partial" not in message.properties:
+            pending.done.set()
