@@ -172,20 +172,25 @@ def to_text(v: Any) -> Any:
         return v
     if v is UNDEFINED or v is ERROR:
         return v
-    text = unparse_value(v)
-    if t is AbsTime or t is RelTime:
-        # absTime("...") / relTime("...") -> the quoted part
-        return text[text.index('"') + 1 : -2]
-    return text
+    from classad._unparse import format_abstime, format_reltime
+
+    if t is AbsTime:
+        return format_abstime(v)
+    if t is RelTime:
+        # read through a time_t, so the fraction is dropped (HTCondor's too)
+        return format_reltime(c_double_to_int64(float(v.secs)))
+    return unparse_value(v)
 
 
 def unparse_value(v: Any) -> str:
     """The one-line new-syntax text of a value, as HTCondor's unparser
     prints it.  The printing itself is :mod:`classad._unparse`'s; this only
-    turns a value back into the literal nodes it would have come from."""
-    from classad._unparse import unparse
+    turns a list or record value back into the nodes it would come from."""
+    from classad._unparse import format_value, unparse
 
-    return unparse(_value_node(v))
+    if type(v) is tuple or isinstance(v, Record):
+        return unparse(_value_node(v))
+    return format_value(v)
 
 
 def _value_node(v: Any) -> Any:
