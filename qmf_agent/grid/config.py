@@ -45,10 +45,11 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar, overload
 
 __all__ = [
     "Config",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 CONFIG_FILE_NAME = "qmf-grid.conf"
 """The file read from the state directory when no ``--config`` is given."""
@@ -439,8 +442,13 @@ def _split_list(value: str) -> list[str]:
 # --- the configuration -----------------------------------------------------
 
 
-class Config:
+class Config(Mapping[str, str]):
     """The agent's configuration: defaults, one file (and its includes), overrides.
+
+    It is a read-only mapping of every name with a value to its expanded
+    value (``config["NUM_SLOTS"]``, ``"START" in config``), so a role can
+    take any ``Mapping[str, str]`` in ``reconfig``; the typed getters say
+    what they expect.
 
     *path* may name a file that does not exist yet: the defaults apply and
     :meth:`set_raw` creates it.  *overrides* (from the command line, e.g.
@@ -503,7 +511,13 @@ class Config:
                     f"{definition.name}: {exc}", source=definition.source, line=definition.line
                 ) from None
 
-    def get(self, name: str, default: str | None = None) -> str | None:
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
         """The expanded value of *name*, else *default*, else ``None``."""
         with self._lock:
             defs = self._defs
@@ -582,6 +596,18 @@ class Config:
             return False
         with self._lock:
             return name.upper() in self._defs or name.upper() in DEFAULTS
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
 
     def _expand(self, defs: dict[str, _Definition], upper: str, stack: list[str]) -> str | None:
         if upper in stack:

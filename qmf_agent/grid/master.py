@@ -239,12 +239,12 @@ class Master:
 
     def _call_start(self, args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
         self._admin(caller, "start daemons")
-        self.start_role(args.get("Subsystem"))
+        self.start_role(str(args.get("Subsystem") or ""))
         return {}
 
     def _call_stop(self, args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
         self._admin(caller, "stop daemons")
-        self.stop_role(args.get("Subsystem"), "graceful")
+        self.stop_role(str(args.get("Subsystem") or ""), "graceful")
         return {}
 
     def _call_restart(self, args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:

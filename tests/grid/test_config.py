@@ -292,3 +292,14 @@ def test_set_raw_reports_a_file_it_cannot_replace(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot (read|write) .*c\.conf"):
         config.set_raw("A", "2")
     assert config.get("A") == "1"
+
+
+def test_config_is_a_read_only_mapping_of_expanded_values() -> None:
+    config = Config.from_text("NUM_SLOTS = $(X)\nX = 3\n")
+    assert config["num_slots"] == "3"
+    assert "NUM_SLOTS" in config and "x" in config and "NOPE" not in config and 3 not in config
+    with pytest.raises(KeyError):
+        config["NOPE"]
+    assert config.get("NOPE", "d") == "d"
+    assert len(config) == len(list(config)) == len(config.names())
+    assert dict(config)["X"] == "3"
