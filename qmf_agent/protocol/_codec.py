@@ -229,7 +229,10 @@ class QueryRequest:
             if not isinstance(proj, (list, tuple)) or not all(isinstance(p, str) for p in proj):
                 raise _bad(f"{where}._projection must be a list of attribute names")
             projection = tuple(proj)
-        limit = _number(body, "_limit", where, integer=True)
+        raw_limit = body.get("_limit")
+        if isinstance(raw_limit, int) and not isinstance(raw_limit, bool) and raw_limit < 0:
+            raw_limit = None  # HTCondor's "-1: no limit"
+        limit = _number({"_limit": raw_limit}, "_limit", where, integer=True)
         return cls(
             what=what,
             schema_id=schema_id,
@@ -437,7 +440,7 @@ class HeartbeatIndication:
 
 def _content(props: Mapping[str, Any], what: str) -> str:
     content = props.get(C.CONTENT_KEY)
-    if content not in (C.CONTENT_DATA, C.CONTENT_SCHEMA_ID, C.CONTENT_SCHEMA, C.CONTENT_EVENT):
+    if content not in C.CONTENTS:
         raise _bad(f"{what} has no valid qmf.content (got {content!r})")
     return str(content)
 

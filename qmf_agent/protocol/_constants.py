@@ -36,6 +36,8 @@ __all__ = [
     "CONTENT_SCHEMA_ID",
     "CONTENT_SCHEMA",
     "CONTENT_EVENT",
+    "CONTENT_OBJECT_ID",
+    "CONTENTS",
     "WHAT_OBJECT",
     "WHAT_OBJECT_ID",
     "WHAT_SCHEMA",
@@ -101,6 +103,10 @@ CONTENT_DATA = "_data"
 CONTENT_SCHEMA_ID = "_schema_id"
 CONTENT_SCHEMA = "_schema"
 CONTENT_EVENT = "_event"
+CONTENT_OBJECT_ID = "_object_id"  # the answer to an OBJECT_ID query
+CONTENTS = frozenset(
+    {CONTENT_DATA, CONTENT_SCHEMA_ID, CONTENT_SCHEMA, CONTENT_EVENT, CONTENT_OBJECT_ID}
+)
 
 # values of a QUERY's ``_what``
 WHAT_OBJECT = "OBJECT"
