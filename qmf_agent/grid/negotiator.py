@@ -37,6 +37,7 @@ import classad
 from ..binding import AgentSink
 from ..errors import ParameterInvalid
 from .backend import Backend, SlotView
+from .config import Config
 from .jobs import UNMATCHED_UNIVERSES, Expr, Job, JobStatus
 
 __all__ = ["Negotiator", "NegotiatorConfig", "Accountant"]
@@ -60,10 +61,16 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass
 class NegotiatorConfig:
+    """The negotiator's knobs; :meth:`from_config` reads them from the agent's."""
+
     name: str = ""
     interval: float = 2.0
     half_life: float = 86400.0
-    pool: str = ""
+
+    @classmethod
+    def from_config(cls, config: Config) -> NegotiatorConfig:
+        return cls(name=config.get("NEGOTIATOR_NAME") or "",
+                   interval=config.get_float("NEGOTIATOR_INTERVAL"))
 
 
 @dataclass
@@ -136,6 +143,7 @@ class Negotiator:
         self.stats: dict[str, Any] = {
             "Matches": 0, "Rejections": 0, "Duration": 0.0, "NumIdleJobs": 0,
             "NumJobsConsidered": 0, "CandidateSlots": 0, "LastCycleEnd": 0, "Cycles": 0,
+            "TotalMatches": 0,
         }
         self._lock = threading.Lock()       # one cycle at a time
         self._wake = threading.Condition()
@@ -165,9 +173,8 @@ class Negotiator:
             self._thread.join(timeout=10)
         self._thread = None
 
-    def reconfig(self, config: Mapping[str, Any]) -> None:
-        if "NEGOTIATOR_INTERVAL" in config:
-            self.config.interval = float(config["NEGOTIATOR_INTERVAL"])
+    def reconfig(self, config: Config) -> None:
+        self.config.interval = config.get_float("NEGOTIATOR_INTERVAL")
         self.poke()
 
     def poke(self) -> None:
@@ -198,8 +205,9 @@ class Negotiator:
             matches, considered, rejections, n_idle, n_slots = self._negotiate()
             started = self.schedd.start_matches(matches) if matches else 0
             st = self.stats
-            st["Matches"] += started
-            st["Rejections"] += rejections
+            st["Matches"] = started
+            st["Rejections"] = rejections
+            st["TotalMatches"] += started
             st["Duration"] = time.monotonic() - t0
             st["NumIdleJobs"] = n_idle
             st["NumJobsConsidered"] = considered

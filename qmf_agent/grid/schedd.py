@@ -37,8 +37,8 @@ from ..errors import (
 )
 from .arguments import ArgumentError, parse_new_env, parse_old_env, split_new, split_old_args
 from .backend import Backend, ExitResult, JobSpec
+from .config import Config
 from .jobs import (
-    UNMATCHED_UNIVERSES,
     Cluster,
     Expr,
     Job,
@@ -84,7 +84,13 @@ class ScheddConfig:
     max_jobs_running: int = 10_000
     periodic_interval: float = 60.0
     request_ttl: float = 7 * 86400.0
-    pool: str = ""
+
+    @classmethod
+    def from_config(cls, config: Config) -> ScheddConfig:
+        return cls(name=config.get("SCHEDD_NAME") or socket.getfqdn(),
+                   anonymous_owner=config.get("ANONYMOUS_OWNER") or "nobody",
+                   max_jobs_running=config.get_int("MAX_JOBS_RUNNING"),
+                   periodic_interval=config.get_float("PERIODIC_EXPR_INTERVAL"))
 
 
 class ActTotals(dict):  # type: ignore[type-arg]
@@ -222,7 +228,7 @@ class Schedd:
     def _write(self, txn: Any, changes: Mapping[Job, Mapping[str, Any]],
                finished: Iterable[tuple[Job, Mapping[str, Any]]]) -> None:
         """Write changed procs and finished (history-bound) jobs in *txn*."""
-        txn.put_procs((job.cluster.id, job.proc, job.with_changes(ch))
+        txn.put_procs((job.cluster.id, job.proc, raw_to_json(job.with_changes(ch)))
                       for job, ch in changes.items())
         for job, ch in finished:
             self._write_finished(txn, job, ch)
@@ -394,12 +400,11 @@ class Schedd:
             self._rates["submit"].add(count)
             for job_id in ids:
                 self.sink.changed("job", job_id)
-                self.sink.event("JobSubmitted", {"Id": job_id, "Owner": owner})
+                self.sink.event("JobSubmitted", {"Id": job_id, "Owner": owner,
+                                                 "Cmd": attrs["Cmd"]})
             self.sink.changed("submitter", owner)
             self.sink.changed("submission", f"{owner}#{sub}")
             self.sink.changed("scheduler", self.config.name)
-            if int(attrs["JobUniverse"]) in UNMATCHED_UNIVERSES:
-                self.start_matches([(job, None) for job in cluster.procs.values()])
         log.info("submitted cluster %d (%d procs) for %s", cid, count, owner)
         self.on_work()
         return ids, encoding
@@ -660,8 +665,8 @@ class Schedd:
     def fetch(self, job_id: Any, which: str, start: int, end: int, caller: Caller) -> bytes:
         """Bytes ``[start:end)`` of the job's Out, Err or Log file.
 
-        Offsets work as Python slices (negative counts from the end); End 0
-        means the end of the file.  At most 1 MiB is returned.  The file must
+        A negative Start counts from the end; End -1 means the end of the
+        file (other negative Ends count from it).  At most 1 MiB is returned.  The file must
         belong to the user the job runs as, so that Fetch cannot read files
         the job's owner could not.
         """
@@ -686,7 +691,7 @@ class Schedd:
                 if uid_fn is not None and os.geteuid() == 0 and st.st_uid != uid_fn(owner):
                     raise Forbidden(f"{path} does not belong to the job's user")
                 size = st.st_size
-                lo, hi, _ = slice(start, end if end != 0 else None).indices(size)
+                lo, hi, _ = slice(start, size + end + 1 if end < 0 else end).indices(size)
                 hi = min(hi, lo + _FETCH_MAX)
                 if hi <= lo:
                     return b""
@@ -925,11 +930,13 @@ class Schedd:
             self._thread.join(timeout=5)
         self._thread = None
 
-    def reconfig(self, config: Mapping[str, Any]) -> None:
-        if "MAX_JOBS_RUNNING" in config:
-            self.config.max_jobs_running = int(config["MAX_JOBS_RUNNING"])
-        if "PERIODIC_EXPR_INTERVAL" in config:
-            self.config.periodic_interval = float(config["PERIODIC_EXPR_INTERVAL"])
+    def reconfig(self, config: Config) -> None:
+        """Take the knobs that may change while running (the name may not)."""
+        fresh = ScheddConfig.from_config(config)
+        self.config.max_jobs_running = fresh.max_jobs_running
+        self.config.periodic_interval = fresh.periodic_interval
+        self.config.anonymous_owner = fresh.anonymous_owner
+        self.on_work()
 
     # --- statistics --------------------------------------------------------
 

@@ -29,7 +29,6 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,7 @@ import classad
 
 from ..binding import AgentSink
 from .backend import ExitCallback, ExitResult, JobSpec, SlotView
+from .config import Config
 
 __all__ = ["Startd", "SlotConfig", "HoldCode"]
 
@@ -67,6 +67,15 @@ class SlotConfig:
     kill_grace: float = 5.0
     execute_dir: str = "/tmp"
     host: str = field(default_factory=socket.getfqdn)
+
+    @classmethod
+    def from_config(cls, config: Config) -> SlotConfig:
+        return cls(count=config.get_int("NUM_SLOTS"), cpus_per_slot=config.get_int("SLOT_CPUS"),
+                   memory_mib=config.get_int("SLOT_MEMORY"), disk_kib=config.get_int("SLOT_DISK"),
+                   start=config.get("START") or "true", rank=config.get("RANK") or "0",
+                   kill_grace=config.get_float("KILLING_TIMEOUT"),
+                   execute_dir=config.get("LOCAL_DIR") or "/tmp",
+                   host=config.get("FULL_HOSTNAME") or socket.getfqdn())
 
 
 class _StartFailure(Exception):
@@ -233,11 +242,11 @@ class Startd:
         slot.state, slot.activity, slot.job_id, slot.owner = state, activity, job_id, owner
         slot.ad = self._slot_ad(slot)
 
-    def _announce(self, slot_name: str, state: str, activity: str, job_id: str | None,
-                  owner: str | None) -> None:
+    def _announce(self, slot_name: str, old_state: str, state: str, activity: str,
+                  job_id: str | None, owner: str | None) -> None:
         self._sink.changed("slot", slot_name)
         self._sink.event("SlotStateChanged", {
-            "Name": slot_name, "State": state, "Activity": activity,
+            "Name": slot_name, "From": old_state, "To": state, "Activity": activity,
             "JobId": job_id or "", "Owner": owner or "",
         })
 
@@ -275,12 +284,12 @@ class Startd:
             self._thread.join(timeout=5)
         self._thread = None
 
-    def reconfig(self, config: Mapping[str, Any]) -> None:
-        """Take new Start/Rank expressions and kill grace (slot layout stays)."""
+    def reconfig(self, config: Config) -> None:
+        """Take new Start/Rank expressions and kill grace (the slot layout stays)."""
+        fresh = SlotConfig.from_config(config)
         with self._lock:
-            self.config.start = str(config.get("START", self.config.start))
-            self.config.rank = str(config.get("RANK", self.config.rank))
-            self.config.kill_grace = float(config.get("KILL_GRACE", self.config.kill_grace))
+            self.config.start, self.config.rank = fresh.start, fresh.rank
+            self.config.kill_grace = fresh.kill_grace
             for slot in self._slots.values():
                 slot.ad = self._slot_ad(slot)
 
@@ -308,7 +317,7 @@ class Startd:
                                           error=f"slot {slot} is not available"))
             return
         if slot_obj is not None:
-            self._announce(slot_obj.name, "Claimed", "Busy", spec.job_id, spec.owner)
+            self._announce(slot_obj.name, "Unclaimed", "Claimed", "Busy", spec.job_id, spec.owner)
         started = time.time()
         try:
             popen = self._spawn(spec)
@@ -335,7 +344,7 @@ class Startd:
         with self._lock:
             slot_obj = self._slots[slot]
             self._set_state(slot_obj, "Unclaimed", "Idle", None, None)
-        self._announce(slot, "Unclaimed", "Idle", None, None)
+        self._announce(slot, "Claimed", "Unclaimed", "Idle", None, None)
 
     def _identity(self, owner: str) -> tuple[int, int, list[int]] | None:
         """(uid, gid, groups) to run as, or None to run as the agent's user."""
@@ -459,7 +468,7 @@ class Startd:
             if slot is not None:
                 self._set_state(slot, "Claimed", activity, slot.job_id, slot.owner)
         if slot is not None:
-            self._announce(slot.name, "Claimed", activity, job_id, run.spec.owner)
+            self._announce(slot.name, "Claimed", "Claimed", activity, job_id, run.spec.owner)
         return True
 
     def suspend(self, job_id: str) -> bool:
