@@ -217,7 +217,7 @@ def split(text: Any, seps: Any = ", \t") -> Any:
         while ix < len(s):
             if ix > last:
                 out.append(s[last:ix])
-            elif prev not in _C_SPACE and prev == s[ix]:
+            elif prev == s[ix] and prev not in _C_SPACE:
                 out.append(b"")
             if s[ix] not in _C_SPACE:
                 prev = s[ix]

@@ -52,7 +52,12 @@ def _concat(args: tuple[Any, ...], is_join: bool) -> Any:
         out.append(s)
     if undefined and not defined:
         return UNDEFINED
-    return "".join(out)
+    text = "".join(out)
+    if not text.isascii():
+        # Pieces cut inside a UTF-8 character (substr works on bytes) join
+        # back into the character they came from.
+        text = from_bytes(to_bytes(text))
+    return text
 
 
 @builtin("strcat", min_args=0, max_args=None)
