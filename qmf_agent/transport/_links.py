@@ -107,8 +107,10 @@ def subject_filter(node_is_topic: bool, pattern: str) -> Filter:
 
 def filter_pattern(source: Terminus) -> str | None:
     """The subject pattern a peer's source asks for, if it has a binding filter."""
+    data = source.filter
     try:
-        filters: Any = source.filter.get_object()
+        data.rewind()
+        filters: Any = data.get_object() if data.next() is not None else None
     except Exception:  # an undecodable filter is treated as none
         return None
     if not isinstance(filters, dict):

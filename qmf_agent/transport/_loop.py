@@ -91,7 +91,15 @@ class Loop:
         return threading.current_thread() is self._thread
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the container thread (thread-safe, no wait)."""
+        """Run ``fn(*args)`` on the container thread (thread-safe, no wait).
+
+        On the container thread itself *fn* runs at once: a callback that
+        answers from inside an event (an agent replying in ``handle()``)
+        costs no extra wake-up.
+        """
+        if self.in_loop():
+            fn(*args)
+            return
         with self._lock:
             if self._closed:
                 raise LoopClosed(f"{self._thread.name} is stopped")

@@ -41,7 +41,7 @@ from qmf_agent.protocol import (
     StandardAddressing,
 )
 
-from ._convert import decode
+from ._convert import decode, encode
 from ._links import Outbox, subject_filter
 from ._loop import Loop, guarded
 from ._security import Security
@@ -120,7 +120,9 @@ class Peer(Handler):
         self._spec_ids = itertools.count(1)
         self._links = itertools.count(1)
         self._senders: dict[str | None, Outbox] = {}
-        self._pending: collections.deque[tuple[Route, bytes, bool]] = collections.deque()
+        self._pending: collections.deque[tuple[Route, bytes | Message, bool]] = (
+            collections.deque()
+        )
         self._conn: Any = None
         self._relay = False
         self._stopping = False
@@ -158,11 +160,18 @@ class Peer(Handler):
             log.debug("%s stop: %s", self.url, exc)
         self._loop.stop()
 
-    def send(self, route: Route, data: bytes, logical: bool = False) -> None:
-        """Send encoded *data* along *route* (thread-safe, never blocks).
+    @property
+    def wrap_lists(self) -> bool:
+        """Must list bodies travel as data sections (RabbitMQ, see _convert)?"""
+        return self.addressing is not None and self.addressing.name == "rabbitmq"
 
-        A *logical* route is in the standard profile's terms and is spelled
-        for the peer's profile when the message actually goes out.
+    def send(self, route: Route, data: bytes | Message, logical: bool = False) -> None:
+        """Send *data* along *route* (thread-safe, never blocks).
+
+        *data* is encoded bytes, or a Message to encode on the container
+        thread once the peer's profile is known.  A *logical* route is in
+        the standard profile's terms and is spelled for the peer's profile
+        when the message actually goes out.
         """
         self._loop.call_soon(self._send, route, data, logical)
 
@@ -364,13 +373,19 @@ class Peer(Handler):
             self._senders[key] = box
         return box
 
-    def _send(self, route: Route, data: bytes, logical: bool) -> None:
+    def _send(self, route: Route, data: bytes | Message, logical: bool) -> None:
         if self._conn is None or not self.ready.is_set():
             if len(self._pending) >= _PENDING_LIMIT:
                 log.warning("not connected to %s: dropping a message to %s", self.url, route.address)
                 return
             self._pending.append((route, data, logical))
             return
+        if isinstance(data, Message):
+            try:
+                data = encode(data, wrap_lists=self.wrap_lists)
+            except ValueError as exc:
+                log.error("dropped a message that cannot be encoded: %s", exc)
+                return
         if logical:
             route = self.wire_route(route.address, route.subject)
         self._sender_for(route.address).put(data)
@@ -394,14 +409,12 @@ class Peer(Handler):
         link.advance()
         spec = self._specs.get(getattr(link, "_qmf_spec", 0))
         try:
-            message = decode(data, None)
+            message = decode(data, None, keep_user_id=self._trust_user_id)
         except ValueError as exc:
             log.warning("undecodable message from %s: %s", self.url, exc)
             delivery.update(Delivery.REJECTED)
             delivery.settle()
             return
-        if not self._trust_user_id:
-            message.user_id = None
         delivery.update(Delivery.ACCEPTED)
         delivery.settle()
         if spec is None:

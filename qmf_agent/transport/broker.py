@@ -92,4 +92,8 @@ class BrokerLink:
         for the broker's profile when it goes out (the profile may not be
         known yet: messages wait while the link is down).
         """
-        self._peer.send(Route(message.address, message.subject), encode(message), logical=True)
+        route = Route(message.address, message.subject)
+        if self._peer.addressing is None:  # profile unknown: encode when it is
+            self._peer.send(route, message, logical=True)
+        else:
+            self._peer.send(route, encode(message, wrap_lists=self._peer.wrap_lists), logical=True)

@@ -46,12 +46,15 @@ _ids = itertools.count(1)
 class _Pending:
     """The messages gathered so far for one correlation id."""
 
-    __slots__ = ("messages", "done", "gather_all")
+    __slots__ = ("messages", "done", "gather_all", "stream")
 
-    def __init__(self, gather_all: bool) -> None:
+    def __init__(
+        self, gather_all: bool, stream: Callable[[Message], None] | None = None
+    ) -> None:
         self.messages: list[Message] = []
         self.done = threading.Event()
         self.gather_all = gather_all
+        self.stream = stream
 
 
 class Subscription:
@@ -116,17 +119,26 @@ class Client:
         return self._peer.user
 
     def request(
-        self, message: Message, agent: str | None = None, timeout: float | None = None
+        self,
+        message: Message,
+        agent: str | None = None,
+        timeout: float | None = None,
+        stream: Callable[[Message], None] | None = None,
     ) -> list[Message]:
         """Send *message* to *agent*; return every message of the answer.
 
         Gathers each ``partial`` message until the final one.  Raises
         :class:`~qmf_agent.errors.RequestTimeout` when no final answer comes.
+        With *stream* (a QMFv2 subscribe), the messages that arrive later
+        with the same correlation id -- the subscription's deliveries -- go
+        to ``stream(message)`` on the client's thread until
+        :meth:`end_stream` is called with that correlation id.
         """
         wait = self.timeout if timeout is None else timeout
         route = self._route_for(message, agent)
-        pending = _Pending(gather_all=False)
+        pending = _Pending(gather_all=False, stream=stream)
         cid = self._send(message, route, pending, wait)
+        answered = False
         try:
             if not pending.done.wait(wait):
                 got = len(pending.messages)
@@ -135,10 +147,16 @@ class Client:
                     f"no answer from {agent or route.address} to {message.opcode or 'request'} "
                     f"within {wait} s{partial} via {self.url}"
                 )
+            answered = True
             return pending.messages
         finally:
-            with self._lock:
-                self._pending.pop(cid, None)
+            if stream is None or not answered:
+                self.end_stream(cid)
+
+    def end_stream(self, correlation_id: str) -> None:
+        """Stop passing messages with *correlation_id* to a request's stream."""
+        with self._lock:
+            self._pending.pop(correlation_id, None)
 
     def broadcast(
         self, message: Message, subject: str = LOCATE_SUBJECT, wait: float = 1.0
@@ -209,7 +227,7 @@ class Client:
             content_type=message.content_type,
             properties=dict(message.properties),
         )
-        data = encode(outgoing)
+        data = encode(outgoing, wrap_lists=self._peer.wrap_lists)
         with self._lock:
             self._pending[cid] = pending
         self._peer.send(route, data)
@@ -226,6 +244,12 @@ class Client:
             pending = self._pending.get(cid) if isinstance(cid, str) else None
         if pending is None:
             log.debug("dropped an answer nobody waits for (correlation id %r)", cid)
+            return
+        if pending.stream is not None and pending.done.is_set():
+            try:
+                pending.stream(message)
+            except Exception:
+                log.exception("a request's stream callback failed")
             return
         pending.messages.append(message)
         if not pending.gather_all and "partial" not in message.properties:

@@ -139,7 +139,7 @@ class AgentServer:
         assert agent is not None
         while not self._stop.is_set():
             try:
-                delay = agent.tick(time.time())
+                delay = agent.tick(time.monotonic())
             except Exception:
                 log.exception("agent tick failed")
                 delay = _MAX_IDLE
