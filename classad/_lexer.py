@@ -8,8 +8,9 @@ concatenate; keywords are case-insensitive while quoted names never are
 keywords).  :func:`tokenize` produces a list of :class:`Tok` that
 :mod:`classad._parser` feeds to lark's LALR parser.
 
-Constants come out already converted: a ``CONST`` token's value is a
-:class:`classad._ast.Literal`, a ``NAME`` token's value the unquoted name.
+Tokens are ``(type, value, start, end)`` tuples.  Constants come out
+already converted: a ``CONST`` token's value is a :class:`classad._ast.Literal`
+(shared for the keywords), a ``NAME`` token's value the unquoted name.
 """
 
 from __future__ import annotations
@@ -32,57 +33,61 @@ _OPS = {
     "&": "BINOP", "^": "BINOP", "|": "BINOP", "&&": "BINOP", "||": "BINOP",
     "+": "ADDOP", "-": "ADDOP",
     "!": "NOTOP", "~": "NOTOP",
-    "?": "QMARK", ":": "COLON", ".": "DOT", ",": "COMMA", ";": "SEMI",
+    "?": "QMARK", ":": "COLON", ",": "COMMA", ";": "SEMI",
     "=": "ASSIGN", "(": "LPAR", ")": "RPAR", "{": "LBRACE", "}": "RBRACE",
     "[": "LBRACK", "]": "RBRACK",
 }
 # Operators normalised to the spelling the new-syntax unparser prints.
 _OP_SPELLING = {"=?=": "is", "=!=": "isnt"}
 
-_KEYWORD_CONSTS = {
-    "true": True,
-    "false": False,
-    "undefined": UNDEFINED,
-    "error": ERROR,
+_KEYWORD_TOKENS = {
+    "true": ("CONST", Literal(True)),
+    "false": ("CONST", Literal(False)),
+    "undefined": ("CONST", Literal(UNDEFINED)),
+    "error": ("CONST", Literal(ERROR)),
+    "is": ("BINOP", "is"),
+    "isnt": ("BINOP", "isnt"),
 }
 
+# Whitespace is absorbed in front of every token, so finditer() walks the
+# text in one C loop; a gap between matches is a character no token accepts.
 _MASTER = re.compile(
-    r"""
-    (?P<ws>\s+|//[^\n]*|/\*.*?\*/)
-  | (?P<real>(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-  | (?P<badreal>\d+\.(?!\d)|\d+[eE](?![+-]?\d))
-  | (?P<int>0[xX][0-9A-Fa-f]+|\d+)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<str>"(?:[^"\\]|\\.)*")
-  | (?P<qname>'(?:[^'\\]|\\.)*')
-  | (?P<elvis>\?\s*:)
-  | (?P<op>>>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||[-+*/%<>&|^!~?:.,;=(){}\[\]])
-    """,
+    r"""\s*(?:
+      (?P<comment>//[^\n]*|/\*.*?\*/)
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<op>>>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||\?\s*:|[-+*/%<>&|^!~?:,;=(){}\[\]])
+    | (?P<real>(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
+    | (?P<badreal>\d+\.(?!\d)|\d+[eE](?![+-]?\d))
+    | (?P<int>0[xX][0-9A-Fa-f]+|\d+)
+    | (?P<dot>\.)
+    | (?P<str>"(?:[^"\\]|\\.)*")
+    | (?P<qname>'(?:[^'\\]|\\.)*')
+    )""",
     re.VERBOSE | re.DOTALL,
 )
 
 #: Token types after which a ``-`` is a binary operator, not a sign.
 OPERAND_END = frozenset({"CONST", "NAME", "RPAR", "RBRACK", "RBRACE"})
 
+#: A token is a tuple ``(type, value, start, end)``: tuples are the cheapest
+#: thing Python can build, and the parser is the only consumer.
+Tok = tuple
 
-class Tok:
-    """A token in the shape lark's LALR parser needs (type, value and the
-    position attributes it reads when it reports an error)."""
+def _spellings(word: str) -> list[str]:
+    """Every upper/lower-case spelling of *word*."""
+    out = [""]
+    for ch in word:
+        out = [p + c for p in out for c in {ch.lower(), ch.upper()}]
+    return out
 
-    __slots__ = ("type", "value", "start_pos", "end_pos", "line", "column",
-                 "end_line", "end_column")
 
-    def __init__(self, type_: str, value: object, start: int, end: int) -> None:
-        self.type = type_
-        self.value = value
-        self.start_pos = start
-        self.end_pos = end
-        # lark reads these only to report an error; ours are computed from
-        # start_pos (see classad._parser).
-        self.line = self.column = self.end_line = self.end_column = None
+# Keywords are case-insensitive; a table of every spelling spares the lexer
+# a lower() call per identifier.
+_KEYWORD_SPELLINGS = {
+    spelling: tok for word, tok in _KEYWORD_TOKENS.items() for spelling in _spellings(word)
+}
 
-    def __repr__(self) -> str:
-        return f"Tok({self.type}, {self.value!r}, {self.start_pos})"
+_OP_TOKENS = {op: (kind, _OP_SPELLING.get(op, op)) for op, kind in _OPS.items()}
 
 
 _SIMPLE_ESCAPES = {
@@ -140,82 +145,82 @@ def _int_value(text: str, negative: bool, strict: bool, start: int, source: str)
 
 
 def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
-    """Split *text* into tokens; raise :class:`ClassAdSyntaxError` on
-    anything the ClassAd lexer rejects.
+    """Split *text* into ``(type, value, start, end)`` tokens; raise
+    :class:`ClassAdSyntaxError` on anything the ClassAd lexer rejects.
 
     *strict* selects strict-mode integer rules (leading zeros allowed);
     *old* selects the old-syntax string escape rule.
     """
     toks: list[Tok] = []
     append = toks.append
-    match = _MASTER.match
+    op_tokens = _OP_TOKENS
+    keywords = _KEYWORD_SPELLINGS
+    intern = sys.intern
     pos = 0
-    end = len(text)
-    prev_type = ""
-    last_was_string = False
-    while pos < end:
-        m = match(text, pos)
-        if m is None:
+    last_string = -1  # index of a string token that a next string extends
+    for m in _MASTER.finditer(text):
+        if m.start() != pos:
+            break
+        pos = end = m.end()
+        kind = m.lastgroup
+        if kind == "name":
+            word = m.group(kind)
+            kw = keywords.get(word)
+            if kw is None:
+                append(("NAME", intern(word), end - len(word), end))
+            else:
+                append((kw[0], kw[1], end - len(word), end))
+            continue
+        if kind == "op":
+            op = m.group(kind)
+            if op[0] == "?" and len(op) > 1:
+                append(("ELVIS", "?:", end - len(op), end))
+            else:
+                kind_, spelling = op_tokens[op]
+                append((kind_, spelling, end - len(op), end))
+            continue
+        if kind == "comment":
+            continue
+        raw = m.group(kind)
+        start = end - len(raw)
+        if kind == "int" or kind == "real":
+            # A '-' glued to the number, not after an operand, is its sign.
+            negative = (toks and toks[-1][1] == "-" and toks[-1][3] == start
+                        and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
+            if negative:
+                start = toks.pop()[2]
+            if kind == "int":
+                value: int | float = _int_value(raw, negative, strict, start, text)
+            else:
+                value = -float(raw) if negative else float(raw)
+            append(("CONST", Literal(value), start, end))
+        elif kind == "str":
+            body = unescape_string(raw[1:-1], old)
+            if body is None:
+                raise ClassAdSyntaxError("NUL character in a string literal", text, start)
+            if last_string == len(toks) - 1 and last_string >= 0:  # "a" "b" is "ab"
+                prev = toks[-1]
+                toks[-1] = ("CONST", Literal(prev[1].value + body), prev[2], end)
+            else:
+                append(("CONST", Literal(body), start, end))
+            last_string = len(toks) - 1
+            continue
+        elif kind == "qname":
+            name = unescape_string(raw[1:-1])
+            if not name:
+                raise ClassAdSyntaxError("empty or invalid quoted attribute name", text, start)
+            append(("NAME", intern(name), start, end))
+        elif kind == "dot":
+            append(("DOT", ".", start, end))
+        else:  # badreal
+            raise ClassAdSyntaxError(f"malformed number {raw!r}", text, start)
+    if pos != len(text):
+        rest = text[pos:]
+        if rest.strip():
+            pos += len(rest) - len(rest.lstrip())
             if text.startswith("/*", pos):
                 raise ClassAdSyntaxError("unterminated comment", text, pos)
             if text[pos] in "\"'":
                 raise ClassAdSyntaxError("unterminated quoted text", text, pos)
             raise ClassAdSyntaxError(f"unexpected character {text[pos]!r}", text, pos)
-        kind = m.lastgroup
-        start = pos
-        pos = m.end()
-        if kind == "ws":
-            continue
-        if kind == "name":
-            word = m.group()
-            low = word.lower()
-            if low in _KEYWORD_CONSTS:
-                tok = Tok("CONST", Literal(_KEYWORD_CONSTS[low]), start, pos)
-            elif low == "is" or low == "isnt":
-                tok = Tok("BINOP", low, start, pos)
-            else:
-                tok = Tok("NAME", sys.intern(word), start, pos)
-        elif kind == "op":
-            op = m.group()
-            tok = Tok(_OPS[op], _OP_SPELLING.get(op, op), start, pos)
-        elif kind == "int" or kind == "real":
-            raw = m.group()
-            # A '-' glued to the number, not after an operand, is its sign.
-            negative = (prev_type == "ADDOP" and toks[-1].value == "-"
-                        and toks[-1].end_pos == start
-                        and (len(toks) < 2 or toks[-2].type not in OPERAND_END))
-            if negative:
-                start = toks.pop().start_pos
-            if kind == "int":
-                value: int | float = _int_value(raw, negative, strict, start, text)
-            else:
-                value = -float(raw) if negative else float(raw)
-            tok = Tok("CONST", Literal(value), start, pos)
-        elif kind == "str":
-            body = unescape_string(m.group()[1:-1], old)
-            if body is None:
-                raise ClassAdSyntaxError("NUL character in a string literal", text, start)
-            if last_was_string:  # "a" "b" is "ab"
-                last = toks[-1]
-                last.value = Literal(last.value.value + body)
-                last.end_pos = pos
-                continue
-            tok = Tok("CONST", Literal(body), start, pos)
-            prev_type = "CONST"
-            last_was_string = True
-            append(tok)
-            continue
-        elif kind == "qname":
-            name = unescape_string(m.group()[1:-1])
-            if not name:
-                raise ClassAdSyntaxError("empty or invalid quoted attribute name", text, start)
-            tok = Tok("NAME", sys.intern(name), start, pos)
-        elif kind == "elvis":
-            tok = Tok("ELVIS", "?:", start, pos)
-        else:  # badreal
-            raise ClassAdSyntaxError(f"malformed number {m.group()!r}", text, start)
-        prev_type = tok.type
-        last_was_string = False
-        append(tok)
     return toks
-

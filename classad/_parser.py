@@ -14,15 +14,16 @@ into one.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Transformer
-from lark.exceptions import UnexpectedInput
 
 from ._ast import (
     AttrRef,
@@ -41,7 +42,7 @@ from ._ast import (
 from ._errors import ClassAdSyntaxError
 from ._lexer import Tok, tokenize
 from ._mode import is_strict
-from ._values import ERROR, AbsTime, RelTime
+from ._values import AbsTime, RelTime
 
 __all__ = [
     "parse_expression",
@@ -72,17 +73,57 @@ class _ParseFailure(Exception):
         self.pos = pos
 
 
-def _fold_time(name: str, arg: Node, pos: int) -> Node | None:
-    """``absTime("…")`` and ``relTime("…")`` with a string literal are
-    constants that HTCondor folds at parse time (so a bad string is a syntax
-    error); the string is read by the built-in function itself."""
-    from . import _builtins  # late: the evaluator and builtins import us
+_ABSTIME = re.compile(
+    r"\s*(\d{4})-?(\d\d)-?(\d\d)(?:[T ](\d\d):?(\d\d)(?::?(\d\d))?)?"
+    r"\s*(?:(Z)|([+-])(\d\d):?(\d\d))?\s*\Z",
+    re.IGNORECASE,
+)
+_RELTIME = re.compile(
+    r"\s*(-)?(?:(\d+)\+)?(?:(\d+):)??(?:(\d+):)?(\d+(?:\.\d*)?)\s*\Z"
+)
 
-    fn = _builtins.BUILTINS.get(name.lower())
-    if fn is None:
+
+def _abstime_from_text(text: str) -> AbsTime | None:
+    """``YYYY-MM-DD[Thh:mm[:ss]][Z|±hh:mm]`` (separators optional); no zone
+    means the local zone, as in HTCondor."""
+    m = _ABSTIME.match(text)
+    if m is None:
         return None
-    value = fn.fn(arg.value)  # type: ignore[attr-defined]
-    if value is ERROR or type(value) not in (AbsTime, RelTime):
+    y, mo, d, h, mi, sec = (int(g) if g else 0 for g in m.group(1, 2, 3, 4, 5, 6))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 61):
+        return None
+    try:
+        civil = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0))
+    except (OverflowError, ValueError):
+        return None
+    if m.group(7):
+        offset = 0
+    elif m.group(8):
+        offset = int(m.group(9)) * 3600 + int(m.group(10)) * 60
+        if m.group(8) == "-":
+            offset = -offset
+    else:
+        offset = time.localtime(civil).tm_gmtoff
+    return AbsTime(civil - offset, offset)
+
+
+def _reltime_from_text(text: str) -> RelTime | None:
+    """``[-][D+][[hh:]mm:]ss[.fff]``."""
+    m = _RELTIME.match(text)
+    if m is None:
+        return None
+    neg, days, hours, mins, secs = m.groups()
+    total = float(secs) if "." in secs else int(secs)
+    total += int(days or 0) * 86400 + int(hours or 0) * 3600 + int(mins or 0) * 60
+    return RelTime(-total if neg else total)
+
+
+def _fold_time(name: str, arg: Literal, pos: int) -> Node:
+    """``absTime("…")`` and ``relTime("…")`` with a string literal are
+    constants that HTCondor folds at parse time, so a bad string is a
+    syntax error rather than a value."""
+    value = (_abstime_from_text if name.lower() == "abstime" else _reltime_from_text)(arg.value)
+    if value is None:
         raise _ParseFailure(f"invalid {name} string {arg.value!r}", pos)
     return Literal(value)
 
@@ -95,19 +136,19 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return c[0]  # type: ignore[no-any-return]
 
     def literal(self, c: list[Tok]) -> Node:
-        return c[0].value  # type: ignore[return-value]
+        return c[0][1]  # type: ignore[no-any-return]
 
     def attr(self, c: list[Tok]) -> Node:
-        return AttrRef(c[0].value)  # type: ignore[arg-type]
+        return AttrRef(c[0][1])
 
     def root_attr(self, c: list[Tok]) -> Node:
-        return AttrRef(c[1].value, None, True)  # type: ignore[arg-type]
+        return AttrRef(c[1][1], None, True)
 
     def paren(self, c: list[Any]) -> Node:
         return Paren(c[1])
 
     def select(self, c: list[Any]) -> Node:
-        return AttrRef(c[2].value, c[0])
+        return AttrRef(c[2][1], c[0])
 
     def subscript(self, c: list[Any]) -> Node:
         return Subscript(c[0], c[2])
@@ -116,7 +157,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return Elvis(c[0], c[2])
 
     def unary_op(self, c: list[Any]) -> Node:
-        return UnaryOp(c[0].value, c[1])
+        return UnaryOp(c[0][1], c[1])
 
     def conditional(self, c: list[Any]) -> Node:
         return Conditional(c[0], c[2], c[4])
@@ -125,51 +166,49 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return c[::2]
 
     def call(self, c: list[Any]) -> Node:
-        name = c[0].value
+        name = c[0][1]
         args = c[2] or []
         if len(args) == 1 and type(args[0]) is Literal and type(args[0].value) is str \
                 and name.lower() in ("abstime", "reltime"):
-            folded = _fold_time(name, args[0], c[0].start_pos)
-            if folded is not None:
-                return folded
+            return _fold_time(name, args[0], c[0][2])
         return FunctionCall(name, args)
 
     def list(self, c: list[Any]) -> Node:
         return ListExpr(c[1] or ())
 
     def attrdef(self, c: list[Any]) -> tuple[str, Node]:
-        return (c[0].value, c[2])
+        return (c[0][1], c[2])
 
     def record(self, c: list[Any]) -> Node:
         attrs = []
         prev_was_def = False
         for item in c[1:-1]:
-            if type(item) is tuple:
+            if len(item) == 2:  # an attrdef; tokens are 4-tuples
                 if prev_was_def:
-                    raise _ParseFailure("missing ';' between attributes", c[0].start_pos)
+                    raise _ParseFailure("missing ';' between attributes", c[0][2])
                 attrs.append(item)
                 prev_was_def = True
             else:
                 prev_was_def = False
         return RecordExpr(attrs)
 
-    def chain(self, c: list[Any]) -> Node:
-        # Precedence climbing over the flat operand/operator list.
-        operands: list[Node] = [c[0]]
-        ops: list[str] = []
+    def binop(self, c: list[Any]) -> Node:
+        # The grammar reads a chain of binary operators left to right as if
+        # they all had one precedence; each new operator that binds tighter
+        # than the node on the left is pushed down its right spine.  The
+        # nodes touched were all built by this chain moments ago (operands
+        # are unary-level nodes, parentheses are Paren nodes), so mutating
+        # them is safe.
+        left, op, right = c[0], c[1][1], c[2]
         prec = PRECEDENCE
-        for i in range(1, len(c), 2):
-            op = c[i].value
-            p = prec[op]
-            while ops and prec[ops[-1]] >= p:
-                right = operands.pop()
-                operands[-1] = BinaryOp(ops.pop(), operands[-1], right)
-            ops.append(op)
-            operands.append(c[i + 1])
-        while ops:
-            right = operands.pop()
-            operands[-1] = BinaryOp(ops.pop(), operands[-1], right)
-        return operands[0]
+        p = prec[op]
+        if type(left) is not BinaryOp or prec[left.op] >= p:
+            return BinaryOp(op, left, right)
+        node = left
+        while type(node.right) is BinaryOp and prec[node.right.op] < p:
+            node = node.right
+        node.right = BinaryOp(op, node.right, right)
+        return left
 
 
 def _load_grammar() -> str:
@@ -187,21 +226,87 @@ _LARK = Lark(
     maybe_placeholders=True,
     start="start",
 )
-# The LALR engine proper: we hand it our own token list, skipping lark's
-# lexer front end entirely.
-_ENGINE = _LARK.parser.parser.parser
 
 
-class _Feed:
-    """What the LALR engine asks of a lexer: an iterator of tokens."""
+def _build_tables() -> tuple[list[dict[str, Any]], int, int]:
+    """Re-encode lark's LALR table for a tight driver loop.
 
-    __slots__ = ("toks",)
+    lark computes the table and the reduction callbacks (our transformer,
+    wrapped by lark where rules are inlined); its own generic loop costs more
+    than the rest of parsing put together, so :func:`_drive` runs the same
+    automaton with states as list indices, a shift as an ``int`` and a
+    reduction as ``(size, goto name, callback or None)`` - ``None`` for the
+    ``?rule: x`` pass-through reductions, which need no call at all.
+    """
+    engine = _LARK.parser.parser.parser
+    table = engine.parse_table
+    callbacks = engine.callbacks
+    index = {st: n for n, st in enumerate(table.states)}
+    actions: list[dict[str, Any]] = [{} for _ in index]
+    for st, row in table.states.items():
+        out = actions[index[st]]
+        for sym, (action, arg) in row.items():
+            sym = "".join(sym)
+            if action.name == "Shift":
+                out[sym] = index[arg]
+            else:
+                size = len(arg.expansion)
+                fn = None if (arg.options.expand1 and size == 1 and not arg.alias) else callbacks[arg]
+                # lark's rule names are Token objects whose __eq__ is slow;
+                # the goto lookups want plain strings.
+                out[sym] = (size, "".join(arg.origin.name), fn)
+    return actions, index[table.start_states["start"]], index[table.end_states["start"]]
 
-    def __init__(self, toks: list[Tok]) -> None:
-        self.toks = toks
 
-    def lex(self, _state: object) -> Any:
-        return iter(self.toks)
+_ACTIONS, _START, _ACCEPT = _build_tables()
+
+
+class _Unexpected(Exception):
+    def __init__(self, tok: Tok | None) -> None:
+        super().__init__()
+        self.tok = tok
+
+
+def _drive(toks: list[Tok]) -> Node:
+    """Run the LALR automaton over *toks* (see :func:`_build_tables`)."""
+    actions = _ACTIONS
+    states = [_START]
+    values: list[Any] = []
+    for tok in toks:
+        ttype = tok[0]
+        while True:
+            act = actions[states[-1]].get(ttype)
+            if act is None:
+                raise _Unexpected(tok)
+            if act.__class__ is int:
+                states.append(act)
+                values.append(tok)
+                break
+            size, origin, fn = act
+            if fn is None:
+                states.pop()
+            else:
+                args = values[-size:]
+                del values[-size:]
+                del states[-size:]
+                values.append(fn(args))
+            states.append(actions[states[-1]][origin])
+    while True:  # end of input: reduce until accepted
+        act = actions[states[-1]].get("$END")
+        if act is None or act.__class__ is int:
+            raise _Unexpected(None)
+        size, origin, fn = act
+        if fn is None:
+            states.pop()
+        else:
+            args = values[-size:]
+            del values[-size:]
+            del states[-size:]
+            values.append(fn(args))
+        goto = actions[states[-1]][origin]
+        if goto == _ACCEPT:
+            return values[-1]  # type: ignore[no-any-return]
+        states.append(goto)
 
 
 def parse_tokens(toks: list[Tok], text: str) -> Node:
@@ -209,19 +314,17 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
     if not toks:
         raise ClassAdSyntaxError("empty expression", text, 0)
     try:
-        return _ENGINE.parse(_Feed(toks), "start")  # type: ignore[no-any-return]
-    except UnexpectedInput as exc:
-        tok = getattr(exc, "token", None)
-        pos = getattr(tok, "start_pos", None)
-        if tok is not None and getattr(tok, "type", "") == "$END":
-            pos = len(text)
-            raise ClassAdSyntaxError("unexpected end of expression", text, pos) from None
-        what = getattr(tok, "value", "?")
+        return _drive(toks)
+    except _Unexpected as exc:
+        tok = exc.tok
+        if tok is None:
+            raise ClassAdSyntaxError("unexpected end of expression", text, len(text)) from None
+        what = tok[1]
         if isinstance(what, Literal):
             from ._unparse import unparse
 
             what = unparse(what)
-        raise ClassAdSyntaxError(f"unexpected {what!s}", text, pos or 0) from None
+        raise ClassAdSyntaxError(f"unexpected {what!s}", text, tok[2]) from None
     except _ParseFailure as exc:
         raise ClassAdSyntaxError(str(exc), text, exc.pos) from None
     except RecursionError:
@@ -291,12 +394,12 @@ def iter_new_ads(text: str) -> Iterator[tuple[Node, int]]:
     i = 0
     while i < n:
         first = toks[i]
-        if first.type != "LBRACK":
-            raise ClassAdSyntaxError("expected '[' to start a ClassAd", text, first.start_pos)
+        if first[0] != "LBRACK":
+            raise ClassAdSyntaxError("expected '[' to start a ClassAd", text, first[2])
         depth = 0
         j = i
         while j < n:
-            t = toks[j].type
+            t = toks[j][0]
             if t == "LBRACK" or t == "LBRACE" or t == "LPAR":
                 depth += 1
             elif t == "RBRACK" or t == "RBRACE" or t == "RPAR":
@@ -308,6 +411,6 @@ def iter_new_ads(text: str) -> Iterator[tuple[Node, int]]:
             raise ClassAdSyntaxError("unterminated ClassAd (missing ']')", text, len(text))
         node = parse_tokens(toks[i:j + 1], text)
         if type(node) is not RecordExpr:
-            raise ClassAdSyntaxError("expected a ClassAd", text, first.start_pos)
-        yield node, toks[j].end_pos
+            raise ClassAdSyntaxError("expected a ClassAd", text, first[2])
+        yield node, toks[j][3]
         i = j + 1
