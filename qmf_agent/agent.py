@@ -338,7 +338,7 @@ class Agent:
             log.info("dropping a bad message without reply_to: %s", err.text)
             return
         log.debug("refusing a request: %s", err.text)
-        self._reply(message, ExceptionResponse.from_error(err))
+        self._send(self._reply(message, ExceptionResponse.from_error(err)))
 
     def _reply(self, message: Message, answer: Any) -> Message:
         """Build (not send) the answer to *message*."""
