@@ -375,6 +375,12 @@ class Session:
         if self.handler is not None:
             self._start_watching(client)
 
+    @property
+    def user(self) -> str | None:
+        """The user the first connection authenticated as (None: anonymous)."""
+        self._ensure_client()
+        return getattr(self._clients[0], "user", None)
+
     def _ensure_client(self) -> None:
         if self._closed:
             raise QmfError("the session is closed")
@@ -450,7 +456,7 @@ class Session:
         with self._lock:
             known = list(self._agents)
         if not known:
-            known = [a.name for a in self.getAgents()]
+            known = [a.name for a in self.getAgents(wait=0.5)]
         if not known:
             raise RequestTimeout(
                 f"no agent answered at {', '.join(getattr(c, 'url', '?') for c in self._clients)}"

@@ -361,11 +361,13 @@ class Submit(MutableMapping[str, str]):
             ads.append(ad)
         return ads
 
-    def cluster_ad(self) -> tuple[classad.ClassAd, int]:
+    def cluster_ad(self, count: int | None = None) -> tuple[classad.ClassAd, int]:
         """The one ad and count :meth:`console.Schedd.submit` sends.
 
         Attributes that differ between jobs become ``{v0, v1, ...}[ProcId]``
-        (the agent numbers a new cluster's jobs from 0).
+        (the agent numbers a new cluster's jobs from 0).  *count*, if
+        given, replaces the number of jobs; it is refused when the jobs
+        differ (items), since it would be unclear which job to repeat.
         """
         procs = self._proc_exprs(None)
         if not procs:
@@ -380,7 +382,11 @@ class Submit(MutableMapping[str, str]):
                 folded[name] = values[0]
             else:
                 folded[name] = "{ " + ", ".join(values) + " }[ProcId]"
-        return _to_ad(folded), len(procs)
+        if count is None:
+            return _to_ad(folded), len(procs)
+        if len(procs) > 1 and any(p != procs[0] for p in procs):
+            raise SubmitError("count cannot be given for a description whose jobs differ (queue ... in/from/matching)")
+        return _to_ad(folded), count
 
 
 def _check_key(key: str, line: int) -> None:

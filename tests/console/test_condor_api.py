@@ -1,0 +1,197 @@
+"""The HTCondor-style API (import console as htcondor) against a real agent."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import console as htcondor
+from console import Submit, classad
+from qmf_agent.errors import JobNotFound, QmfError
+
+
+@pytest.fixture
+def schedd(agent, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # jobs get Iwd = cwd, as with HTCondor's bindings
+    return htcondor.Schedd(agent.url)
+
+
+def finished(schedd: htcondor.Schedd, cluster: int, timeout: float = 30.0) -> list[classad.ClassAd]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ads = schedd.history(f"ClusterId == {cluster}")
+        queued = schedd.query(f"ClusterId == {cluster}", ["JobStatus"])
+        if ads and not queued:
+            return ads
+        time.sleep(0.2)
+    raise AssertionError(f"cluster {cluster} did not finish in {timeout}s")
+
+
+def test_seed_submit_fills_the_missing_attributes_and_runs(schedd, tmp_path):
+    cluster = schedd.submit(classad.ClassAd({
+        "Cmd": "/bin/sh", "Arguments": "-c 'echo Hello world'", "Out": "test.out", "Err": "test.err"}))
+    assert isinstance(cluster, int) and cluster > 0
+    (ad,) = schedd.query(f"ClusterID =?= {cluster}") or schedd.history(f"ClusterId == {cluster}")
+    assert ad["Iwd"] == str(tmp_path)
+    assert ad["JobUniverse"] == 5
+    assert ad.eval("Requirements") is True
+    assert isinstance(ad["Owner"], str) and ad["Owner"]
+    finished(schedd, cluster)
+    assert (tmp_path / "test.out").read_text() == "Hello world\n"
+
+
+def test_query_projection_limit_and_bad_constraint(schedd):
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "30"}), count=3)
+    ads = schedd.query(f"ClusterId == {cluster}", ["ClusterId", "ProcId"])
+    assert sorted(a["ProcId"] for a in ads) == [0, 1, 2]
+    assert all("Cmd" not in a for a in ads)
+    assert len(schedd.query(f"ClusterId == {cluster}", limit=2)) == 2
+    with pytest.raises(ValueError, match="bad constraint"):
+        schedd.query("ClusterId ==")
+    schedd.act(htcondor.JobAction.Remove, cluster)
+
+
+def test_edit_act_and_totals(schedd):
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60"}))
+    assert schedd.edit(f"ClusterId =?= {cluster}", "foo", '"bar"') == 1
+    assert schedd.query(f"ClusterId == {cluster}", ["foo"])[0]["foo"] == "bar"
+    schedd.edit(f"ClusterId =?= {cluster}", "foo", "42")
+    assert schedd.query(f"ClusterId == {cluster}", ["foo"])[0]["foo"] == 42
+    totals = schedd.act(htcondor.JobAction.Hold, [f"{cluster}.0"], "testing")
+    assert isinstance(totals, classad.ClassAd)
+    assert totals["TotalSuccess"] == 1 and totals["TotalJobAds"] == 1
+    again = schedd.act(htcondor.JobAction.Hold, [f"{cluster}.0"])
+    assert again["TotalAlreadyDone"] == 1 and again["TotalSuccess"] == 0
+    missing = schedd.act(htcondor.JobAction.Hold, ["99999.0"])
+    assert missing["TotalNotFound"] == 1
+    assert schedd.act(htcondor.JobAction.Release, f"{cluster}")["TotalSuccess"] == 1
+    assert schedd.act(htcondor.JobAction.Remove, f"{cluster}.0")["TotalSuccess"] == 1
+    with pytest.raises(ValueError, match="bad attribute name"):
+        schedd.edit(cluster, "not an attr", "1")
+    with pytest.raises(ValueError, match="bad value"):
+        schedd.edit(cluster, "foo", "1 +")
+    with pytest.raises(ValueError, match="unknown job action"):
+        schedd.act("Explode", cluster)
+    with pytest.raises(ValueError, match="bad job id"):
+        schedd.act(htcondor.JobAction.Hold, ["x.y"])
+
+
+def test_submit_description_one_cluster_many_jobs(schedd, tmp_path):
+    sub = Submit("executable = /bin/sh\narguments = \"-c 'echo job $(Process) of $(Cluster)'\"\n"
+                 "output = out.$(Process)\nqueue 3\n")
+    results: list[classad.ClassAd] = []
+    cluster = schedd.submit(sub, ad_results=results)
+    assert sorted(a["ProcId"] for a in results) == [0, 1, 2]
+    finished(schedd, cluster)
+    for proc in range(3):
+        assert (tmp_path / f"out.{proc}").read_text() == f"job {proc} of {cluster}\n"
+
+
+def test_submit_items_become_per_job_values(schedd, tmp_path):
+    sub = Submit("executable = /bin/echo\narguments = $(word)\noutput = $(word).txt\n"
+                 "queue word in (alpha, beta)\n")
+    cluster = schedd.submit(sub)
+    finished(schedd, cluster)
+    assert (tmp_path / "alpha.txt").read_text() == "alpha\n"
+    assert (tmp_path / "beta.txt").read_text() == "beta\n"
+
+
+def test_history_and_watch(schedd):
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}))
+    names = [e.name for e in schedd.watch(f"{cluster}.0", timeout=30)]
+    assert names[-1] == "JobCompleted"
+    (ad,) = schedd.history(f"ClusterId == {cluster}", ["ClusterId", "JobStatus", "ExitCode"], 5)
+    assert ad["JobStatus"] == 4 and ad["ExitCode"] == 0
+
+
+def test_submit_errors(schedd):
+    with pytest.raises(QmfError, match="JobUniverse"):
+        schedd.submit(classad.ClassAd({"Cmd": "/bin/true", "JobUniverse": 99}))
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}), count=0)
+    with pytest.raises(TypeError, match="takes a ClassAd or a Submit"):
+        schedd.submit("executable = /bin/true")  # type: ignore[arg-type]
+
+
+def test_analyze_names_the_failing_clause(schedd):
+    cluster = schedd.submit(classad.ClassAd({
+        "Cmd": "/bin/true", "Requirements": classad.ExprTree("TARGET.Memory > 100000000")}))
+    result = schedd.analyze(f"{cluster}.0")
+    assert result["Matching"] == 0 and result["Slots"] == 2
+    with pytest.raises(QmfError):
+        schedd.analyze("99999.0")
+    schedd.act(htcondor.JobAction.Remove, cluster)
+
+
+def test_spool_and_retrieve(schedd, tmp_path):
+    (tmp_path / "input.txt").write_text("spooled input\n")
+    ad_results: list[classad.ClassAd] = []
+    cluster = schedd.submit(classad.ClassAd({
+        "Cmd": "/bin/cat", "In": "input.txt", "Out": "spool.out"}), 1, True, ad_results)
+    assert ad_results[0]["JobStatus"] == 5 and ad_results[0]["HoldReasonCode"] == 16
+    schedd.spool(ad_results)
+    finished(schedd, cluster)
+    if (tmp_path / "spool.out").exists():
+        os.remove(tmp_path / "spool.out")
+    schedd.retrieve(f"ClusterId == {cluster}")
+    assert (tmp_path / "spool.out").read_text() == "spooled input\n"
+
+
+def test_collector_locate_advertise_query(agent):
+    coll = htcondor.Collector(agent.url)
+    schedd_ad = coll.locate(htcondor.DaemonTypes.Schedd)
+    assert schedd_ad["MyAddress"]
+    assert [a["Name"] for a in coll.locateAll(htcondor.DaemonTypes.Schedd)] == [schedd_ad["Name"]]
+    coll.advertise([classad.ClassAd({"MyType": "Demo", "foo": 1, "Name": "DemoAd"})])
+    (demo,) = coll.query(htcondor.AdTypes.Any, 'MyType =?= "Demo"')
+    assert demo["foo"] == 1 and demo["Name"] == "DemoAd"
+    slots = coll.query(htcondor.AdTypes.Startd, "true", ["Name", "Cpus", "Memory"])
+    assert len(slots) == 2 and all("Cpus" in s for s in slots)
+    with pytest.raises(ValueError, match="unknown ad type"):
+        coll.query("Martian")
+    with pytest.raises(ValueError, match="bad constraint"):
+        coll.query(htcondor.AdTypes.Any, "((")
+    with pytest.raises(QmfError):
+        coll.locate(htcondor.DaemonTypes.Schedd, "no-such-schedd")
+    # a Schedd built from the location ad reaches the same queue
+    assert isinstance(htcondor.Schedd(schedd_ad).query(), list)
+
+
+def test_param_send_command_and_secman(agent, monkeypatch):
+    monkeypatch.setenv("QMF_URL", agent.url)
+    htcondor.reload_config()
+    assert htcondor.param["NUM_SLOTS"] == "2"
+    assert "HEARTBEAT_INTERVAL" in list(htcondor.param)
+    with pytest.raises(KeyError):
+        htcondor.param["NO_SUCH_KNOB_AT_ALL"]
+    coll = htcondor.Collector(agent.url)
+    htcondor.send_command(coll.locate(htcondor.DaemonTypes.Master), htcondor.DaemonCommands.Reconfig)
+    with pytest.raises(ValueError, match="unknown daemon command"):
+        htcondor.send_command(None, 12345)
+    with pytest.raises(ValueError, match="needs a target"):
+        htcondor.send_command(None, htcondor.DaemonCommands.DaemonOff)
+    from console._connection import session_for
+
+    before = session_for(agent.url)
+    htcondor.SecMan().invalidateAllSessions()
+    assert session_for(agent.url) is not before
+    assert isinstance(htcondor.Schedd(agent.url).query(), list)
+
+
+def test_unknown_job_errors(schedd):
+    with pytest.raises(JobNotFound):
+        schedd._invoke("GetJobAd", Id="99999.0")
+    assert schedd.edit("99999.0", "foo", "1") == 0
+
+
+def test_enums_have_htcondor_values():
+    import htcondor2
+
+    for ours, theirs in ((htcondor.AdTypes, htcondor2.AdType), (htcondor.DaemonTypes, htcondor2.DaemonType),
+                         (htcondor.JobAction, htcondor2.JobAction), (htcondor.DaemonCommands, htcondor2.DaemonCommand),
+                         (htcondor.JobStatus, htcondor2.JobStatus)):
+        for member in ours:
+            assert theirs[member.name].value == member.value, (ours, member)
+    assert htcondor.version().startswith("$CondorVersion: ")

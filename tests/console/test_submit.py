@@ -1,0 +1,242 @@
+"""The submit-description language: commands to job ads, macros, queue forms, errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import classad
+from console import Submit, SubmitError
+
+
+def ev(ad: classad.ClassAd, name: str):
+    return ad.eval(name)
+
+
+def cluster_eval(ad: classad.ClassAd, name: str, cluster: int, proc: int):
+    """Evaluate *name* in the folded cluster ad as the agent would for one proc."""
+    probe = classad.ClassAd()
+    for key in ad:
+        probe[key] = ad.lookup(key)
+    probe["ClusterId"] = cluster
+    probe["ProcId"] = proc
+    return probe.eval(name)
+
+
+BASIC = """
+# a comment
+executable     = /bin/echo
+arguments      = "hello 'big world' $(Process)"
+output         = out.$(Cluster).$(Process)
+error          = err.$(Process)
+log            = job.log
+universe       = vanilla
+request_cpus   = 2
+request_memory = 2GB
+request_disk   = 1M
+requirements   = TARGET.Memory >= 100
++Foo           = "bar"
+MY.Baz         = 1 + 2
+queue 3
+"""
+
+
+def test_commands_become_job_attributes(tmp_path):
+    ads = Submit(BASIC, base_dir=str(tmp_path)).jobs(cluster=42)
+    assert len(ads) == 3
+    ad = ads[1]
+    assert ev(ad, "Cmd") == "/bin/echo"
+    assert ev(ad, "Arguments") == "hello 'big world' 1"
+    assert ev(ad, "Out") == "out.42.1"
+    assert ev(ad, "Err") == "err.1"
+    assert ev(ad, "UserLog") == "job.log"
+    assert ev(ad, "In") == "/dev/null"
+    assert ev(ad, "JobUniverse") == 5
+    assert ev(ad, "RequestCpus") == 2
+    assert ev(ad, "RequestMemory") == 2048
+    assert ev(ad, "RequestDisk") == 1024
+    assert str(ad.lookup("Requirements")).replace(" ", "") == "TARGET.Memory>=100"
+    assert ev(ad, "Foo") == "bar"
+    assert ev(ad, "Baz") == 3
+    assert ev(ad, "Iwd") == str(tmp_path)
+    assert ev(ad, "ClusterId") == 42 and ev(ad, "ProcId") == 1
+    assert isinstance(ev(ad, "Owner"), str) and ev(ad, "Owner")
+
+
+def test_cluster_ad_refers_to_ids_instead_of_guessing_them(tmp_path):
+    ad, count = Submit(BASIC, base_dir=str(tmp_path)).cluster_ad()
+    assert count == 3
+    assert cluster_eval(ad, "Out", 9, 2) == "out.9.2"
+    assert cluster_eval(ad, "Arguments", 9, 0) == "hello 'big world' 0"
+    assert cluster_eval(ad, "Foo", 9, 0) == "bar"
+
+
+def test_relative_executable_and_initialdir(tmp_path):
+    (tmp_path / "run").mkdir()
+    sub = Submit("executable = prog.sh\ninitialdir = run\nqueue", base_dir=str(tmp_path))
+    ad = sub.jobs()[0]
+    assert ev(ad, "Iwd") == str(tmp_path / "run")
+    assert ev(ad, "Cmd") == str(tmp_path / "run" / "prog.sh")
+
+
+def test_old_style_arguments_go_to_args():
+    ad = Submit("executable=/bin/sleep\narguments = 120\nqueue").jobs()[0]
+    assert ev(ad, "Args") == "120"
+    assert "Arguments" not in ad
+
+
+def test_macros_defaults_env_and_plain_variables(monkeypatch):
+    monkeypatch.setenv("QMF_TEST_VALUE", "from-env")
+    sub = Submit(
+        "name = alpha\n"
+        "executable = /bin/$(tool:true)\n"
+        "output = $(name)-$(missing:none).out\n"
+        "error = $ENV(QMF_TEST_VALUE).err\n"
+        "queue\n"
+    )
+    ad = sub.jobs()[0]
+    assert ev(ad, "Cmd") == "/bin/true"
+    assert ev(ad, "Out") == "alpha-none.out"
+    assert ev(ad, "Err") == "from-env.err"
+
+
+def test_line_continuation_and_case_insensitive_commands():
+    ad = Submit("Executable = /bin/echo\nARGUMENTS = \"a \\\n b\"\nQueue").jobs()[0]
+    assert ev(ad, "Cmd") == "/bin/echo"
+    assert ev(ad, "Arguments") == "a b"
+
+
+def test_queue_in_list_gives_one_job_per_item():
+    sub = Submit("executable = /bin/echo\narguments = $(word)\nqueue word in (alpha, beta gamma)")
+    assert [ev(a, "Args") for a in sub.jobs()] == ["alpha", "beta", "gamma"]
+    ad, count = sub.cluster_ad()
+    assert count == 3
+    assert [cluster_eval(ad, "Args", 5, p) for p in range(3)] == ["alpha", "beta", "gamma"]
+
+
+def test_queue_in_multiline_list():
+    sub = Submit("executable = /bin/echo\narguments = $(item)\nqueue in (\n  one\n  two\n)\n")
+    assert [ev(a, "Args") for a in sub.jobs()] == ["one", "two"]
+
+
+def test_queue_count_times_items_and_step():
+    sub = Submit("executable = /bin/echo\narguments = $(x)-$(Step)\nqueue 2 x in (a, b)")
+    assert [ev(a, "Args") for a in sub.jobs()] == ["a-0", "a-1", "b-0", "b-1"]
+    assert [ev(a, "ProcId") for a in sub.jobs()] == [0, 1, 2, 3]
+
+
+def test_queue_from_file_with_several_variables(tmp_path):
+    (tmp_path / "rows.txt").write_text("# header comment\n1, one\n2, two words\n")
+    sub = Submit("executable = /bin/echo\narguments = $(n) $(name)\nqueue n, name from rows.txt",
+                 base_dir=str(tmp_path))
+    assert [ev(a, "Args") for a in sub.jobs()] == ["1 one", "2 two words"]
+
+
+def test_queue_from_inline_rows():
+    sub = Submit("executable = /bin/echo\narguments = $(a)/$(b)\nqueue a b from (\n x 1\n y 2\n)")
+    assert [ev(a, "Args") for a in sub.jobs()] == ["x/1", "y/2"]
+
+
+def test_queue_matching_files(tmp_path):
+    for name in ("b.dat", "a.dat", "c.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "d.dat").mkdir()
+    sub = Submit("executable = /bin/cat\ninput = $(file)\nqueue file matching files *.dat",
+                 base_dir=str(tmp_path))
+    assert [ev(a, "In") for a in sub.jobs()] == ["a.dat", "b.dat"]
+
+
+def test_several_queue_statements_continue_the_proc_numbers():
+    sub = Submit("executable = /bin/echo\narguments = first\nqueue 2\narguments = second\nqueue")
+    ads = sub.jobs(cluster=3)
+    assert [(ev(a, "ProcId"), ev(a, "Args")) for a in ads] == [(0, "first"), (1, "first"), (2, "second")]
+
+
+def test_environment_and_getenv(monkeypatch):
+    monkeypatch.setenv("QMF_SUBMIT_X", "1")
+    ad = Submit('executable=/bin/env\nenvironment = "A=1 B=\'two words\'"\ngetenv = QMF_SUBMIT_*\nqueue').jobs()[0]
+    env = ev(ad, "Environment")
+    assert "A=1" in env and "B='two words'" in env and "QMF_SUBMIT_X=1" in env
+    old = Submit("executable=/bin/env\nenvironment = A=1;B=2\nqueue").jobs()[0]
+    assert ev(old, "Environment") == "A=1 B=2"
+
+
+def test_transfer_and_misc_commands():
+    ad = Submit(
+        "executable=/bin/true\nshould_transfer_files = yes\nwhen_to_transfer_output = on_exit\n"
+        "transfer_input_files = a, b\nnotification = complete\nhold = true\npriority = 5\nqueue"
+    ).jobs()[0]
+    assert ev(ad, "ShouldTransferFiles") == "YES"
+    assert ev(ad, "WhenToTransferOutput") == "ON_EXIT"
+    assert ev(ad, "TransferInput") == "a, b"
+    assert ev(ad, "JobNotification") == 2
+    assert ev(ad, "JobStatus") == 5
+    assert ev(ad, "JobPrio") == 5
+
+
+def test_submit_from_dict_and_keywords():
+    sub = Submit({"executable": "/bin/sleep", "arguments": "1"}, output="o.txt")
+    ad = sub.jobs()[0]
+    assert ev(ad, "Cmd") == "/bin/sleep"
+    assert ev(ad, "Out") == "o.txt"
+    assert sub["Executable"] == "/bin/sleep"
+    assert len(sub.jobs()) == 1
+
+
+def test_count_override_only_for_identical_jobs():
+    ad, count = Submit("executable=/bin/true\nqueue").cluster_ad(count=7)
+    assert count == 7
+    with pytest.raises(SubmitError, match="count cannot be given"):
+        Submit("executable=/bin/echo\narguments=$(x)\nqueue x in (a, b)").cluster_ad(count=3)
+
+
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("executable = /bin/true\nthis is not a command\nqueue", 2, "expected 'command = value'"),
+        ("executable = /bin/true\nuniverse = moon\nqueue", 2, "unknown universe 'moon'"),
+        ("arguments = 1\nqueue", 2, "no 'executable'"),
+        ("executable = /bin/true\nrequest_memory = 3 parsecs\nqueue", 2, "request_memory"),
+        ("executable = /bin/true\nrequirements = (((\nqueue", 2, "requirements is not a ClassAd expression"),
+        ("executable = /bin/true\nqueue 2 x in a b", 2, "needs a list in parentheses"),
+        ("executable = /bin/true\nqueue x in (a,\n b", 2, "no closing ')'"),
+        ("executable = /bin/true\nnotification = sometimes\nqueue", 2, "notification must be one of"),
+        ("executable = /bin/true\narguments = \"unterminated\nqueue", 2, "arguments"),
+        ("executable = /bin/true\nhold = maybe\nqueue", 2, "hold must be true or false"),
+        ("executable = /bin/true\n+Bad = [[\nqueue", 2, "+Bad is not a ClassAd expression"),
+        ("a = $(a)\nexecutable = /bin/$(a)\nqueue", 1, "loops"),
+        ("2bad = x\nqueue", 1, "bad command name"),
+    ],
+)
+def test_errors_name_the_line(text, line, words):
+    with pytest.raises(SubmitError) as info:
+        Submit(text).jobs()
+    assert info.value.line == line
+    assert words in str(info.value)
+    assert str(info.value).startswith(f"line {line}:")
+
+
+def test_queue_from_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SubmitError, match="queue from .*missing.txt"):
+        Submit("executable=/bin/true\nqueue x from missing.txt", base_dir=str(tmp_path)).jobs()
+
+
+def test_from_file_reads_relative_to_the_file(tmp_path):
+    f = tmp_path / "job.sub"
+    f.write_text("executable = run.sh\nqueue 2\n")
+    sub = Submit.from_file(str(f))
+    assert [ev(a, "Cmd") for a in sub.jobs()] == [os.path.join(str(tmp_path), "run.sh")] * 2
+    with pytest.raises(SubmitError, match="cannot read submit file"):
+        Submit.from_file(str(tmp_path / "nope.sub"))
+
+
+def test_text_round_trip_keeps_commands_and_queue():
+    sub = Submit("executable = /bin/echo\narguments = $(x)\nqueue x in (a, b)")
+    again = Submit(str(sub))
+    assert [ev(a, "Args") for a in again.jobs()] == ["a", "b"]
+
+
+def test_wrong_description_type():
+    with pytest.raises(TypeError, match="description text or a mapping"):
+        Submit(42)  # type: ignore[arg-type]
