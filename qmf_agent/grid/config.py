@@ -200,8 +200,8 @@ DEFAULTS: dict[str, Param] = {
         Param("DISK", lambda c: str(_free_disk_kib(c.get("LOCAL_DIR") or "/")), "int",
               "KiB of disk the startd may use (free space under LOCAL_DIR)"),
         # the daemons and their names
-        Param("DAEMON_LIST", "MASTER, COLLECTOR, NEGOTIATOR, SCHEDD, STARTD", "list",
-              "roles the master starts"),
+        Param("DAEMON_LIST", "MASTER, COLLECTOR, STARTD, SCHEDD, NEGOTIATOR", "list",
+              "roles the master starts, in this order (stopped in the reverse order)"),
         Param("CONDOR_HOST", "$(FULL_HOSTNAME)", "str", "the central manager's host"),
         Param("COLLECTOR_HOST", "$(CONDOR_HOST)", "str", "the pool's collector (the Pool property)"),
         Param("SCHEDD_NAME", "$(FULL_HOSTNAME)", "str",
@@ -236,6 +236,9 @@ DEFAULTS: dict[str, Param] = {
               "seconds between data indications of changed objects"),
         Param("QMF_ADMINS", "root, $(USER)", "list",
               "identities allowed to control daemons and act on every job"),
+        Param("QMF_ANONYMOUS_ADMIN", "auto", "str",
+              "unauthenticated callers act as admins: true, false, or auto (when consoles "
+              "reach the agent on a loopback address, as with a personal HTCondor)"),
         Param("SHUTDOWN_TIMEOUT", "8", "float",
               "seconds a graceful shutdown may take before jobs are left to recovery"),
     )
