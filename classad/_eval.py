@@ -45,7 +45,7 @@ from ._ast import (
 )
 from ._mode import _state as _mode_state
 from ._ops import BINARY, UNARY, casefold_ascii, truth
-from ._values import ERROR, UNDEFINED, Record, Value
+from ._values import ERROR, UNDEFINED, AbsTime, Record, RelTime, Value
 
 __all__ = [
     "AdBase",
@@ -334,7 +334,10 @@ def _special_eval(args: tuple[Node, ...], scope: Any, target: Any, busy: set, ru
         return ERROR
     v = run(args[0], scope, target, busy)
     if v.__class__ is not str:
-        return ERROR if v.__class__ is Value else v
+        # Non-strings pass through, except the ones HTCondor refuses.
+        if v.__class__ is Value or v.__class__ is AbsTime or v.__class__ is RelTime:
+            return ERROR
+        return v
     from ._errors import ClassAdSyntaxError
     from ._parser import parse_expression
 
@@ -360,19 +363,15 @@ def _ref_node(arg: Node, scope: Any, target: Any) -> Node | None:
     if arg.__class__ is not AttrRef or scope is None:
         return None
     ref: AttrRef = arg  # type: ignore[assignment]
+    if ref.base is not None or ref.absolute:
+        return None  # HTCondor only looks up plain names here
     lname = ref.name.lower()
-    where = ref.scope
-    if where is None:
-        a: AdBase | None = scope
-        while a is not None:
-            n = a._find(lname)
-            if n is not None:
-                return n
-            a = a._lexparent
-        return None
-    if isinstance(where, str):
-        ad = _keyword_scope(where, scope, target)
-        return ad._find(lname) if isinstance(ad, AdBase) else None
+    a: AdBase | None = scope
+    while a is not None:
+        n = a._find(lname)
+        if n is not None:
+            return n
+        a = a._lexparent
     return None
 
 
@@ -487,13 +486,15 @@ def evaluate_reference(node: Node, scope: Any, target: Any, busy: set) -> Any:
     if t is AttrRef:
         ref: AttrRef = node  # type: ignore[assignment]
         lname = ref.name.lower()
+        where = ref.scope
+        if isinstance(where, Node):
+            return _select(run(where, scope, target, busy), lname, target, busy, run)
         if scope is None:
-            if ref.scope in _TARGET_NAMES and target is not None:
+            if where in _TARGET_NAMES and target is not None:
                 return attribute_value(target, lname, None, busy, run)
             return UNDEFINED
         if ref.absolute:
             return attribute_value(_root(scope), lname, target, busy, run)
-        where = ref.scope
         if where is None:
             return resolve_name(lname, scope, target, busy, run)
         if isinstance(where, str):
@@ -503,7 +504,6 @@ def evaluate_reference(node: Node, scope: Any, target: Any, busy: set) -> Any:
             if ad is target:
                 return _in_target(target, lname, scope, busy, run)
             return attribute_value(ad, lname, target, busy, run)
-        return _select(run(where, scope, target, busy), lname, target, busy, run)
     if t is BinaryOp:
         b: BinaryOp = node  # type: ignore[assignment]
         if b.op == "&&" or b.op == "||":

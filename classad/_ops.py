@@ -122,8 +122,9 @@ def _mul_time(a: Any, b: Any) -> Any:
 
 def _div_time(a: Any, b: Any) -> Any:
     if type(a) is RelTime and type(b) in _NUMERIC:
-        if b == 0:
-            return ERROR
+        if b == 0:  # C double division: no error check on this path
+            secs = a.secs
+            return RelTime(math.nan if secs == 0 else math.copysign(_INF, secs))
         return RelTime(a.secs / b)
     return ERROR
 
