@@ -10,6 +10,7 @@ field, an opcode we do not serve raises
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -99,8 +100,8 @@ def _number(
     if isinstance(value, bool) or not ok:
         kind = "an integer" if integer else "a number"
         raise _bad(f"{where}.{name} must be {kind}, not {_kind(value)}")
-    if value < 0 or value != value:  # negative or NaN
-        raise _bad(f"{where}.{name} must not be negative, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise _bad(f"{where}.{name} must be a finite number, not negative, got {value!r}")
     return value
 
 
