@@ -299,7 +299,7 @@ class Ticker:
     while it runs (reconfig); the next wait uses the new value.
     """
 
-    def __init__(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+    def __init__(self, name: str, interval: float, fn: Callable[[], object]) -> None:
         self.name = name
         self.interval = interval
         self._fn = fn

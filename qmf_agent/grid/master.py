@@ -93,6 +93,10 @@ class Master:
             },
         )
 
+    def add_listener(self, listener: Callable[[Config], None]) -> None:
+        """Call *listener* with the configuration after every reload."""
+        self._listeners.append(listener)
+
     @property
     def object_name(self) -> str:
         """The master's Name (its object key)."""

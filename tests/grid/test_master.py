@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,22 @@ def test_master_object(setup: Any) -> None:
         master.binding.call("other", "Restart", {}, ADMIN)
     with pytest.raises(UnknownMethod, match="no method 'Explode'"):
         call(master, "Explode")
+
+
+def test_master_ad(setup: Any) -> None:
+    master, *_ = setup
+    ad = master.ad()
+    assert ad.eval("MyType") == "DaemonMaster"
+    assert ad.eval("Name") == "m1"
+    assert ad.eval("DaemonList") == "MASTER, COLLECTOR, SCHEDD, STARTD"
+    start = ad.eval("DaemonStartTime")
+    assert isinstance(start, int) and 0 < start <= time.time()
+
+
+def test_reconfig_listeners_see_the_new_configuration(setup: Any) -> None:
+    master, _roles, _sink, _log, config = setup
+    seen: list[int] = []
+    master.add_listener(lambda c: seen.append(c.get_int("NUM_SLOTS")))
+    config.path.write_text("MASTER_NAME = m1\nNUM_SLOTS = 9\n")
+    master.reconfig()
+    assert seen == [9]

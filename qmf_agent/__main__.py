@@ -1,0 +1,231 @@
+"""``qmf-agent``: run the scheduler and serve it over AMQP 1.0.
+
+::
+
+    qmf-agent [--listen HOST:PORT] [--broker URL] [--state-dir DIR]
+              [--config FILE] [--name NAME] [--backend local] [--log-level LEVEL]
+
+(also ``python3 -m qmf_agent``).  The assembly is the one of
+docs/internals.md: configuration -> :class:`~qmf_agent.grid.Grid` (the queue
+and the roles) -> :class:`~qmf_agent.agent.Agent` named
+``redhat.com:qmf-grid:<SCHEDD_NAME>`` with the queue's epoch ->
+:class:`~qmf_agent.transport.AgentServer` on a direct listener (default
+``127.0.0.1:5672``) or through a broker.
+
+Signals: SIGTERM and SIGINT shut down gracefully -- the roles stop
+(running jobs get SIGTERM, then SIGKILL after ``KILLING_TIMEOUT``, and go
+back to the queue as Idle), calls under way finish and their changes are
+committed, the transport closes, the queue is closed -- within
+``SHUTDOWN_TIMEOUT`` seconds (8 by default); past that, or on a second
+signal, the process exits at once and the next start recovers the queue
+(nothing acknowledged is lost: every change was committed before it was
+answered).  SIGHUP re-reads the configuration, as the master's Reconfig.
+
+Exit status: 0 after a clean shutdown, 1 when the agent cannot start (one
+line on stderr says why: a bad configuration line with its number, a port
+in use, a broker that does not answer), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from qmf_agent.agent import Agent
+from qmf_agent.errors import QmfError
+from qmf_agent.schema import Schema
+from qmf_agent.transport import AgentServer
+from qmf_agent.transport.listener import parse_listen
+
+from .grid import AgentAddress, Grid, agent_name
+from .grid.config import CONFIG_FILE_NAME, Config, ConfigError, default_state_dir
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("qmf_agent")
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (exposed for the docs and the tests)."""
+    parser = argparse.ArgumentParser(
+        prog="qmf-agent",
+        description="Run the qmf-grid scheduler and serve it as a QMF agent over AMQP 1.0.",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--listen", metavar="HOST:PORT",
+        help="serve consoles directly on this address (default 127.0.0.1:5672)",
+    )
+    where.add_argument(
+        "--broker", metavar="URL",
+        help="connect to an AMQP 1.0 broker instead of listening (amqp://user:pass@host:port)",
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help="queue, job files and default config (default $QMF_STATE_DIR or ~/.local/state/qmf-grid)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help=f"configuration file (default <state dir>/{CONFIG_FILE_NAME}, if present)",
+    )
+    parser.add_argument(
+        "--name", metavar="NAME",
+        help="the scheduler's and agent's instance name (overrides SCHEDD_NAME)",
+    )
+    parser.add_argument(
+        "--backend", choices=("local",), default="local", help="what runs jobs (default local)"
+    )
+    parser.add_argument(
+        "--log-level", choices=_LEVELS, type=str.upper, default="INFO",
+        help="log verbosity on stderr (default INFO)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the agent until SIGTERM/SIGINT; the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.name is not None and (not args.name.strip() or ":" in args.name):
+        parser.error("--name: give a non-empty name without ':' (it becomes part of the agent name)")
+    if args.listen is not None:
+        try:
+            parse_listen(args.listen)
+        except ValueError as exc:
+            parser.error(f"--listen: {exc}")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except (ConfigError, QmfError, OSError, ValueError) as exc:
+        text = exc.text if isinstance(exc, QmfError) else str(exc)
+        log.debug("start-up failed", exc_info=True)
+        sys.stderr.write(f"qmf-agent: error: {text}\n")
+        return 1
+
+
+def _load_config(args: argparse.Namespace, state_dir: Path) -> Config:
+    overrides = {"SCHEDD_NAME": args.name.strip()} if args.name else {}
+    if args.config is not None:
+        path = Path(args.config).expanduser()
+        if not path.is_file():
+            raise ConfigError("configuration file not found", source=str(path))
+    else:
+        path = state_dir / CONFIG_FILE_NAME
+    return Config(path, overrides=overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+    config = _load_config(args, state_dir)
+    name = agent_name(config)
+    if args.broker:
+        server = AgentServer(listen=None, broker=args.broker)
+    else:
+        server = AgentServer(listen=args.listen or "127.0.0.1:5672")
+    grid = Grid(config, state_dir, None, args.backend, address=AgentAddress(server.url, name))
+    agent = Agent(
+        name,
+        Schema.load(),
+        server.send,
+        epoch=grid.epoch,
+        heartbeat_interval=config.get_float("HEARTBEAT_INTERVAL"),
+        data_interval=config.get_float("QMF_UPDATE_INTERVAL"),
+        admins=config.get_list("QMF_ADMINS"),
+    )
+    try:
+        for class_name, binding in grid.bindings().items():
+            agent.bind(class_name, binding)
+        grid.attach(agent)
+
+        def apply(new: Config) -> None:
+            agent.heartbeat_interval = new.get_float("HEARTBEAT_INTERVAL")
+            agent.data_interval = new.get_float("QMF_UPDATE_INTERVAL")
+            agent.admins = frozenset(new.get_list("QMF_ADMINS"))
+
+        grid.master.add_listener(apply)
+        server.serve(agent)
+    except BaseException:
+        agent.close()
+        grid.close()
+        raise
+    log.info(
+        "agent %s (epoch %d) serving on %s; state in %s; configuration %s",
+        name, grid.epoch, server.url, state_dir, config.path,
+    )
+    grid.start()
+    _wait_for_signals(grid)
+    _shutdown(grid, agent, server, config.get_float("SHUTDOWN_TIMEOUT"))
+    return 0
+
+
+def _wait_for_signals(grid: Grid) -> None:
+    """Block until SIGTERM/SIGINT; run SIGHUP's reconfig on this thread."""
+    requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+    stopping = threading.Event()
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            log.warning("second %s: exiting now; the queue is recovered at the next start",
+                        signal.Signals(signum).name)
+            os._exit(1)
+        stopping.set()
+        requests.put("stop")
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        requests.put("reconfig")
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    while True:
+        request = requests.get()
+        if request == "stop":
+            log.info("shutting down")
+            return
+        try:
+            grid.master.reconfig()
+        except QmfError as exc:
+            log.error("SIGHUP: %s", exc.text)
+
+
+def _shutdown(grid: Grid, agent: Agent, server: AgentServer, timeout: float) -> None:
+    """Stop roles, finish calls, close the transport and the queue, in time."""
+    def too_slow() -> None:
+        log.error("shutdown took more than %.0f s: exiting now; jobs still running "
+                  "are recovered at the next start", timeout)
+        logging.shutdown()
+        os._exit(1)
+
+    watchdog = threading.Timer(timeout, too_slow)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        grid.stop("graceful")
+        agent.close()
+        server.stop()
+        grid.close()
+    finally:
+        watchdog.cancel()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""The real `python3 -m qmf_agent` process, driven over the wire.
+
+Each agent listens on a free loopback port with its own state directory;
+the tests talk to it with the transport's Client and the protocol module,
+exactly as a console does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import BROKER_URL, free_port
+
+import classad
+from qmf_agent.errors import Forbidden, ParameterInvalid
+from qmf_agent.protocol import (
+    agent_locate_request,
+    decode_response,
+    method_request,
+    query_request,
+)
+from qmf_agent.transport import Client
+
+NAME = "itest"
+AGENT = f"redhat.com:qmf-grid:{NAME}"
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class RunningAgent:
+    proc: subprocess.Popen[bytes]
+    url: str
+    state_dir: Path
+    config: Path
+    log: Path
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def start_agent(tmp: Path, config_text: str, *extra: str, port: int | None = None,
+                wait: bool = True) -> RunningAgent:
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    config = tmp / "agent.conf"
+    if not config.exists():
+        config.write_text(config_text)
+    log = tmp / "agent.log"
+    args = [sys.executable, "-m", "qmf_agent", "--state-dir", str(tmp / "state"),
+            "--config", str(config), "--name", NAME, *extra]
+    if "--broker" not in extra:
+        args += ["--listen", f"127.0.0.1:{port}"]
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    agent = RunningAgent(proc, f"amqp://127.0.0.1:{port}", tmp / "state", config, log)
+    if wait:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"agent exited {proc.returncode}:\n{agent.stderr()}")
+            if "--broker" in extra and "serving on" in agent.stderr():
+                break
+            if "--broker" not in extra and _port_open(port) and "serving on" in agent.stderr():
+                break
+            time.sleep(0.05)
+        else:
+            proc.kill()
+            raise AssertionError(f"agent did not start:\n{agent.stderr()}")
+    return agent
+
+
+def stop_agent(agent: RunningAgent) -> int:
+    if agent.proc.poll() is None:
+        agent.proc.send_signal(signal.SIGTERM)
+    try:
+        return agent.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        agent.proc.kill()
+        agent.proc.wait()
+        raise AssertionError(f"agent ignored SIGTERM:\n{agent.stderr()}") from None
+
+
+CONFIG = "NUM_SLOTS = 2\nNEGOTIATOR_INTERVAL = 0.5\nHEARTBEAT_INTERVAL = 1\n"
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    running = start_agent(tmp_path_factory.mktemp("agent"), CONFIG)
+    yield running
+    stop_agent(running)
+
+
+@pytest.fixture(scope="module")
+def client(agent: RunningAgent) -> Iterator[Client]:
+    with Client(agent.url, timeout=20.0) as c:
+        yield c
+
+
+def objects(client: Client, class_name: str, agent: str = AGENT) -> list[dict[str, Any]]:
+    answer = decode_response(client.request(query_request("OBJECT", class_name=class_name), agent=agent))
+    assert isinstance(answer, list)
+    return answer
+
+
+def call(client: Client, obj: dict[str, Any], method: str, agent: str = AGENT, **args: Any) -> dict[str, Any]:
+    answer = decode_response(client.request(method_request(obj["_object_id"], method, args), agent=agent))
+    assert isinstance(answer, dict)
+    return answer
+
+
+def the(client: Client, class_name: str) -> dict[str, Any]:
+    (obj,) = objects(client, class_name)
+    return obj
+
+
+def test_locate_finds_the_agent_by_name(client: Client) -> None:
+    answers = [decode_response([m]) for m in client.broadcast(agent_locate_request(), wait=1.0)]
+    mine = [a for a in answers if isinstance(a, dict) and a.get("_name") == AGENT]
+    assert len(mine) == 1
+    assert mine[0]["_instance"] == NAME
+    assert mine[0]["_epoch"] >= 1
+
+
+def test_every_daemon_object_is_there(client: Client) -> None:
+    master = the(client, "master")["_values"]
+    assert master["Name"] == NAME
+    assert master["RealUid"] == os.getuid()
+    assert master["CondorVersion"].startswith("$CondorVersion:")
+    collector = the(client, "collector")["_values"]
+    assert collector["Name"] == NAME
+    assert the(client, "scheduler")["_values"]["Name"] == NAME
+    assert the(client, "negotiator")["_values"]["Name"] == NAME
+    assert len(objects(client, "slot")) == 2
+
+
+def test_configuration_over_the_wire(client: Client, agent: RunningAgent) -> None:
+    master = the(client, "master")
+    assert call(client, master, "GetConfig", Names=["NUM_SLOTS", "NOPE"]) == {"Config": {"NUM_SLOTS": "2"}}
+    assert call(client, master, "GetRawConfig", Name="LOCAL_DIR") == {"Value": str(agent.state_dir)}
+    with pytest.raises(ParameterInvalid, match="no configuration variable 'NOPE'"):
+        call(client, master, "GetRawConfig", Name="NOPE")
+    # anonymous on loopback is an admin by default (QMF_ANONYMOUS_ADMIN = auto)
+    call(client, master, "SetRawConfig", Name="MY_KNOB", Value="$(NUM_SLOTS)0")
+    assert "MY_KNOB = $(NUM_SLOTS)0" in agent.config.read_text()
+    assert call(client, master, "GetConfig", Names=["MY_KNOB"])["Config"] == {"MY_KNOB": "20"}
+    call(client, master, "Reconfig")
+
+
+def test_the_collector_lists_the_agents_daemons_with_their_address(client: Client, agent: RunningAgent) -> None:
+    collector = the(client, "collector")
+    out = call(client, collector, "Locate", DaemonType="Schedd")
+    schedd = classad.decode_job_ad(out["Ad"])[0]
+    assert schedd.eval("Name") == NAME
+    assert schedd.eval("QmfUrl") == agent.url
+    assert schedd.eval("QmfAgent") == AGENT
+    assert schedd.eval("MyAddress") == f"<{agent.url[len('amqp://'):]}?agent={AGENT}>"
+    masters = call(client, collector, "LocateAll", DaemonType="Master")["Ads"]
+    assert [classad.decode_job_ad(a)[0].eval("MyType") for a in masters] == ["DaemonMaster"]
+    slots = call(client, collector, "Query", AdType="Startd", Constraint="Cpus >= 1",
+                 Projection=["Name", "State"])["Ads"]
+    assert len(slots) == 2
+
+
+def test_the_tutorials_collector_interaction(client: Client) -> None:
+    collector = the(client, "collector")
+    demo = classad.encode_job_ad(classad.ClassAd({"MyType": "Demo", "foo": 1, "Name": "DemoAd"}), "typed")
+    call(client, collector, "Advertise", Ads=[demo], Command="UPDATE_AD_GENERIC")
+    ads = call(client, collector, "Query", AdType="Any", Constraint='MyType =?= "Demo"')["Ads"]
+    (found,) = [classad.decode_job_ad(a)[0] for a in ads]
+    assert found.eval("foo") == 1
+    assert found.eval("AuthenticatedIdentity") == "unauthenticated@unmapped"
+    assert abs(found.eval("LastHeardFrom") - time.time()) < 600
+
+
+def test_a_job_runs_through_the_assembled_agent(client: Client, tmp_path: Path) -> None:
+    scheduler = the(client, "scheduler")
+    ad = {"Cmd": "/bin/echo", "Args": "hello from qmf", "Requirements": {"TYPE": "EXPR", "VALUE": "TRUE"},
+          "JobUniverse": 5, "Iwd": str(tmp_path), "Owner": os.environ.get("USER", "root"),
+          "Out": str(tmp_path / "out.txt")}
+    job_id = call(client, scheduler, "Submit", Ad=ad)["Id"]
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline:
+        jobs = decode_response(client.request(
+            query_request("OBJECT", class_name="job", where=["eq", "CustomId", ["quote", job_id]]),
+            agent=AGENT))
+        assert isinstance(jobs, list)
+        if jobs:
+            status = jobs[0]["_values"]["JobStatus"]
+            if status == 4:
+                break
+        time.sleep(0.2)
+    assert status == 4, f"job {job_id} ended in status {status}"
+    assert (tmp_path / "out.txt").read_text() == "hello from qmf\n"
+
+
+def test_sigterm_shuts_down_cleanly_and_a_restart_keeps_the_queue(tmp_path: Path) -> None:
+    first = start_agent(tmp_path, CONFIG + "START = FALSE\n")  # jobs stay idle
+    with Client(first.url, timeout=20.0) as c:
+        epoch = decode_response(c.broadcast(agent_locate_request(), wait=1.0)[:1])["_epoch"]  # type: ignore[index]
+        scheduler = the(c, "scheduler")
+        ad = {"Cmd": "/bin/true", "Requirements": "TRUE", "JobUniverse": 5, "Iwd": "/tmp",
+              "Owner": os.environ.get("USER", "root")}
+        job_id = call(c, scheduler, "Submit", Ad=ad)["Id"]
+    started = time.monotonic()
+    assert stop_agent(first) == 0
+    assert time.monotonic() - started < 10.0 + 5.0  # generous: the agent's own limit is 8 s
+    assert "stopped" in first.stderr()
+    second = start_agent(tmp_path, CONFIG)
+    try:
+        with Client(second.url, timeout=20.0) as c:
+            located = decode_response(c.broadcast(agent_locate_request(), wait=1.0)[:1])
+            assert located["_epoch"] == epoch + 1  # type: ignore[index]
+            ids = [j["_values"]["CustomId"] for j in objects(c, "job")]
+            assert job_id in ids
+    finally:
+        assert stop_agent(second) == 0
+
+
+def test_master_restart_keeps_the_process_and_the_queue(tmp_path: Path) -> None:
+    running = start_agent(tmp_path, CONFIG + "START = FALSE\n")
+    try:
+        with Client(running.url, timeout=30.0) as c:
+            scheduler = the(c, "scheduler")
+            ad = {"Cmd": "/bin/true", "Requirements": "TRUE", "JobUniverse": 5, "Iwd": "/tmp",
+                  "Owner": os.environ.get("USER", "root")}
+            job_id = call(c, scheduler, "Submit", Ad=ad)["Id"]
+            master = the(c, "master")
+            call(c, master, "Restart")
+            assert running.proc.poll() is None
+            assert job_id in [j["_values"]["CustomId"] for j in objects(c, "job")]
+            call(c, master, "DaemonsOff", Mode="fast")
+            collector = the(c, "collector")
+            with pytest.raises(Exception, match="collector is off"):
+                call(c, collector, "Query", AdType="Any")
+            call(c, master, "Start", Subsystem="COLLECTOR")
+            names = [classad.decode_job_ad(a)[0].eval("MyType")
+                     for a in call(c, collector, "Query", AdType="Any")["Ads"]]
+            assert "Scheduler" not in names and "DaemonMaster" in names
+    finally:
+        assert stop_agent(running) == 0
+
+
+def test_anonymous_is_not_an_admin_when_configured_so(tmp_path: Path) -> None:
+    running = start_agent(tmp_path, CONFIG + "QMF_ANONYMOUS_ADMIN = false\n")
+    try:
+        with Client(running.url, timeout=20.0) as c:
+            with pytest.raises(Forbidden, match="only QMF_ADMINS may control daemons"):
+                call(c, the(c, "master"), "Restart")
+    finally:
+        assert stop_agent(running) == 0
+
+
+def _fails(tmp: Path, config_text: str, *args: str, port: int | None = None) -> tuple[int, str]:
+    running = start_agent(tmp, config_text, *args, port=port, wait=False)
+    code = running.proc.wait(timeout=60)
+    return code, running.stderr()
+
+
+def test_a_bad_config_line_is_one_clear_error(tmp_path: Path) -> None:
+    code, err = _fails(tmp_path, "NUM_SLOTS = 2\nthis is wrong\n")
+    assert code == 1
+    assert f"qmf-agent: error: {tmp_path / 'agent.conf'}:2: expected NAME = value" in err
+    assert "Traceback" not in err
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = _fails(tmp_path, CONFIG, port=port)
+    assert code == 1
+    assert "qmf-agent: error:" in err and str(port) in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--listen", "nowhere"), ("--backend", "slurm"), ("--name", "a:b"), ("--listen", "127.0.0.1:1", "--broker", "amqp://x")],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "qmf_agent", "--state-dir", str(tmp_path), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "usage: qmf-agent" in proc.stderr
+
+
+@pytest.mark.broker
+def test_through_the_broker(tmp_path: Path) -> None:
+    running = start_agent(tmp_path, CONFIG, "--broker", BROKER_URL)
+    try:
+        with Client(BROKER_URL, timeout=20.0) as c:
+            master = the(c, "master")
+            assert master["_values"]["Name"] == NAME
+            schedd = classad.decode_job_ad(call(c, the(c, "collector"), "Locate", DaemonType="Schedd")["Ad"])[0]
+            assert schedd.eval("QmfUrl") == "amqp://127.0.0.1:5672"  # no credentials
+    finally:
+        assert stop_agent(running) == 0
