@@ -435,6 +435,8 @@ def _special_each(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
 def _special_count(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
                    run: Runner) -> Any:
     results = _each_context(args, scope, target, busy, run)
+    if results is UNDEFINED:
+        return 0  # no ads, no matches
     if results.__class__ is not tuple:
         return results
     return sum(1 for r in results if r is True or (r.__class__ in (int, float) and r != 0))

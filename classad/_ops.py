@@ -114,10 +114,12 @@ def _sub_time(a: Any, b: Any) -> Any:
 def _mul_time(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
     if ta is RelTime and tb in _NUMERIC:
-        return RelTime(a.secs * b)
-    if tb is RelTime and ta in _NUMERIC:
-        return RelTime(a * b.secs)
-    return ERROR
+        secs = a.secs * b
+    elif tb is RelTime and ta in _NUMERIC:
+        secs = a * b.secs
+    else:
+        return ERROR
+    return ERROR if secs == _INF else RelTime(secs)
 
 
 def _div_time(a: Any, b: Any) -> Any:

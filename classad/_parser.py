@@ -50,6 +50,7 @@ __all__ = [
     "parse_old_line",
     "iter_new_ads",
     "PRECEDENCE",
+    "MAX_NESTING",
 ]
 
 _log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ PRECEDENCE = {
 }
 
 
+#: Deepest bracket nesting accepted; evaluation and printing recurse once per
+#: level, and Python's stack must hold it.
+MAX_NESTING = 200
+
+
 class _ParseFailure(Exception):
     """Raised inside the transformer; carries the source position."""
 
@@ -74,12 +80,15 @@ class _ParseFailure(Exception):
 
 
 _ABSTIME = re.compile(
-    r"\s*(\d{4})-?(\d\d)-?(\d\d)(?:[T ](\d\d):?(\d\d)(?::?(\d\d))?)?"
+    r"\s*(\d{4})-?(\d\d)-?(\d\d)(?:[T ]:?(\d\d):?(\d\d)(?::?(\d\d))?)?"
     r"\s*(?:(Z)|([+-])(\d\d):?(\d\d))?\s*\Z",
     re.IGNORECASE,
 )
 _RELTIME = re.compile(
     r"\s*(-)?(?:(\d+)\+)?(?:(\d+):)??(?:(\d+):)?(\d+(?:\.\d*)?)\s*\Z"
+)
+_RELTIME_UNITS = re.compile(
+    r"\s*(-)?(?=\d)(?:(\d+)[dD])?(?:(\d+)[hH])?(?:(\d+)[mM])?(?:(\d+(?:\.\d*)?)[sS]?)?\s*\Z"
 )
 
 
@@ -108,12 +117,13 @@ def _abstime_from_text(text: str) -> AbsTime | None:
 
 
 def _reltime_from_text(text: str) -> RelTime | None:
-    """``[-][D+][[hh:]mm:]ss[.fff]``."""
-    m = _RELTIME.match(text)
+    """``[-][D+][[hh:]mm:]ss[.fff]`` or ``[-][Nd][Nh][Nm][N[.f][s]]``."""
+    m = _RELTIME.match(text) or _RELTIME_UNITS.match(text)
     if m is None:
         return None
     neg, days, hours, mins, secs = m.groups()
-    total = float(secs) if "." in secs else int(secs)
+    secs = secs or "0"
+    total: int | float = float(secs) if "." in secs else int(secs)
     total += int(days or 0) * 86400 + int(hours or 0) * 3600 + int(mins or 0) * 60
     return RelTime(-total if neg else total)
 
@@ -313,6 +323,16 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
     """Parse a complete token list (one expression) from *text*."""
     if not toks:
         raise ClassAdSyntaxError("empty expression", text, 0)
+    depth = 0
+    for tok in toks:  # evaluating and printing recurse: bound the nesting
+        kind = tok[0]
+        if kind == "LPAR" or kind == "LBRACK" or kind == "LBRACE":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ClassAdSyntaxError(
+                    f"expression nested more than {MAX_NESTING} levels deep", text, tok[2])
+        elif kind == "RPAR" or kind == "RBRACK" or kind == "RBRACE":
+            depth -= 1
     try:
         return _drive(toks)
     except _Unexpected as exc:
