@@ -96,6 +96,7 @@ from qmf_agent.protocol import (
     encode_batches,
     event_subject,
     heartbeat_subject,
+    match_all,
     split_agent_name,
 )
 from qmf_agent.schema import Schema, SchemaClass
@@ -467,12 +468,19 @@ class Agent:
     def _run_plan(
         self, plan: _Plan, only: Mapping[str, Iterable[str]] | None = None
     ) -> list[dict[str, Any]]:
-        """The objects (or object ids) *plan* selects; *only* narrows the keys."""
+        """The objects (or object ids) *plan* selects; *only* narrows the keys.
+
+        The hot path of a big query: per object one ``state`` call, one
+        filter call (none without ``_where``) and the maps of the answer;
+        everything per class (names, schema id, prefix) is computed once.
+        """
         items: list[dict[str, Any]] = []
-        limit = plan.limit
-        matcher = plan.matcher
+        remaining = plan.limit
+        matcher = None if plan.matcher is match_all else plan.matcher
         ids_only = plan.what == WHAT_OBJECT_ID
         for bound, keys in plan.targets:
+            if remaining is not None and remaining <= 0:
+                break
             if only is not None:
                 narrowed = only.get(bound.cls.name.lower())
                 if narrowed is None:
@@ -484,17 +492,21 @@ class Agent:
             if keys is None:
                 keys = bound.binding.keys()
             names = _names(bound, plan.projection)
+            schema_id = bound.cls.schema_id
             state_of = bound.binding.state
+            append = items.append
             for key in keys:
-                if limit is not None and len(items) >= limit:
-                    return items
                 state = state_of(key)
-                if state is None or not matcher(state.values):
+                if state is None or (matcher is not None and not matcher(state.values)):
                     continue
                 if ids_only:
-                    items.append(self._object_id(bound, key))
+                    append(self._object_id(bound, key))
                 else:
-                    items.append(self._object_map(bound, key, state, names))
+                    append(self._object_map(bound, key, state, names, schema_id))
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        break
         return items
 
     def _object_id(self, bound: _Bound, key: str) -> dict[str, Any]:
@@ -505,17 +517,25 @@ class Agent:
         }
 
     def _object_map(
-        self, bound: _Bound, key: str, state: ObjectState, names: tuple[str, ...] | None
+        self,
+        bound: _Bound,
+        key: str,
+        state: ObjectState,
+        names: tuple[str, ...] | None,
+        schema_id: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """One object's map; *schema_id* may be shared by a whole answer."""
         values = state.values
-        if names is None:
-            projected = dict(values)
-        else:
-            projected = {n: values[n] for n in names if n in values}
         out: dict[str, Any] = {
-            "_values": projected,
-            "_object_id": self._object_id(bound, key),
-            "_schema_id": bound.cls.schema_id,
+            "_values": dict(values)
+            if names is None
+            else {n: values[n] for n in names if n in values},
+            "_object_id": {
+                "_agent_name": self.name,
+                "_object_name": bound.prefix + key,
+                "_agent_epoch": self.epoch,
+            },
+            "_schema_id": schema_id if schema_id is not None else bound.cls.schema_id,
             "_create_ts": state.create_ts,
             "_update_ts": state.update_ts,
             "_delete_ts": state.delete_ts,

@@ -191,10 +191,55 @@ def _compile_classad(text: str, what: str) -> Matcher:
     except (ValueError, TypeError) as exc:
         raise ParameterInvalid(f"{what}: not a valid ClassAd expression {text!r}: {exc}") from None
 
-    def matcher(values: Mapping[str, Any]) -> bool:
+    refs = _plain_references(class_ad, expr, text)
+    if refs is None:
+
+        def matcher(values: Mapping[str, Any]) -> bool:
+            try:
+                return expr.eval(scope=class_ad(dict(values))) is True
+            except (ValueError, TypeError):  # a value the ClassAd cannot hold: no match
+                return False
+
+        return matcher
+
+    wanted: dict[str, bool] = {}  # attribute name -> referenced (names repeat across objects)
+
+    def narrow_matcher(values: Mapping[str, Any]) -> bool:
+        scope = {}
+        for name, value in values.items():
+            keep = wanted.get(name)
+            if keep is None:
+                keep = wanted[name] = name.lower() in refs
+            if keep:
+                scope[name] = value
         try:
-            return expr.eval(scope=class_ad(dict(values))) is True
-        except (ValueError, TypeError):  # a value the ClassAd cannot hold: no match
+            return expr.eval(scope=class_ad(scope)) is True
+        except (ValueError, TypeError):
             return False
 
-    return matcher
+    return narrow_matcher
+
+
+# a scoped reference (MY.x, TARGET.x, ...) or eval() can reach attributes
+# that a plain reference list does not name
+_OPAQUE = re.compile(
+    r"\b(?:my|target|other|self|parent|root|toplevel|left|right)\s*\.|\beval\s*\(", re.I
+)
+
+
+def _plain_references(class_ad: Any, expr: Any, text: str) -> frozenset[str] | None:
+    """Lower-cased names *expr* refers to, when that list is complete.
+
+    Building a ClassAd from only those attributes, not all of an object's,
+    is what keeps a constraint over 100,000 jobs affordable.  ``None``
+    (use every attribute) when the expression could reach others.
+    """
+    if _OPAQUE.search(text):
+        return None
+    try:
+        names = class_ad().external_refs(expr)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if any(not isinstance(n, str) or "." in n for n in names):
+        return None
+    return frozenset(n.lower() for n in names)

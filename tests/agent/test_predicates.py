@@ -111,6 +111,12 @@ def _classad_ready() -> bool:
         ("Missing > 3", False),  # UNDEFINED does not match
         ("JobStatus", False),  # a non-boolean does not match
         ("true", True),
+        ('MY.Owner == "alice"', True),  # scoped references see every attribute
+        ('eval("Own" + "er") == "alice"', False),  # + on strings is an error in ClassAds
+        ('eval(strcat("Own", "er")) == "alice"', True),
+        ("Nope =?= undefined", True),
+        ('strcat(Owner, "x") == "alicex"', True),
+        ("Held == false && Cmd != \"\"", True),
     ],
 )
 def test_classad_constraints(text: str, expected: bool) -> None:
