@@ -20,7 +20,7 @@ import math
 import re
 from typing import Any
 
-from classad._values import ERROR, INT64_MIN, UNDEFINED, AbsTime, Record, RelTime, wrap_int
+from classad._values import ERROR, INT64_MIN, UNDEFINED, AbsTime, Record, RelTime
 
 __all__ = [
     "to_bytes",
@@ -34,9 +34,6 @@ __all__ = [
     "to_int",
     "to_real",
     "to_text",
-    "compare",
-    "add",
-    "divide_real",
     "unparse_value",
     "strcasecmp",
 ]
@@ -184,23 +181,15 @@ def to_text(v: Any) -> Any:
 
 def unparse_value(v: Any) -> str:
     """The one-line new-syntax text of a value, as HTCondor's unparser
-    prints it.  The printing itself is :mod:`classad._unparse`'s; this only
-    turns a list or record value back into the nodes it would come from."""
+    prints it (lists and records through the evaluator's value_node, so a
+    record's own expressions print unevaluated)."""
     from classad._unparse import format_value, unparse
 
     if type(v) is tuple or isinstance(v, Record):
-        return unparse(_value_node(v))
+        from classad._eval import value_node
+
+        return unparse(value_node(v))
     return format_value(v)
-
-
-def _value_node(v: Any) -> Any:
-    from classad._ast import ListExpr, Literal, RecordExpr
-
-    if type(v) is tuple:
-        return ListExpr([_value_node(x) for x in v])
-    if isinstance(v, Record):
-        return RecordExpr([(n, _value_node(v.evaluate_attribute(n))) for n in v.attribute_names()])
-    return Literal(v)
 
 
 def strcasecmp(a: str, b: str) -> int:
@@ -208,85 +197,3 @@ def strcasecmp(a: str, b: str) -> int:
     x = to_bytes(a).lower()
     y = to_bytes(b).lower()
     return (x > y) - (x < y)
-
-
-def _identical(a: Any, b: Any) -> Any:
-    """``a =?= b``: same type and same value; lists and ads are ERROR."""
-    if a is UNDEFINED or a is ERROR or b is UNDEFINED or b is ERROR:
-        return a is b
-    ta, tb = type(a), type(b)
-    a_rec, b_rec = isinstance(a, Record), isinstance(b, Record)
-    if a_rec or b_rec:
-        return ERROR if a_rec and b_rec else False
-    if ta is not tb:
-        return False
-    if ta is tuple:
-        return ERROR
-    if ta is RelTime:
-        return a.secs == b.secs
-    return a == b  # str: case-sensitive; AbsTime: secs and offset; NaN: False
-
-
-def compare(op: str, a: Any, b: Any) -> Any:
-    """Apply a comparison operator (``< <= == != > >= is isnt``) to two
-    values with HTCondor's rules: ``is``/``isnt`` never propagate
-    UNDEFINED; the others are strict, promote numbers (booleans count as
-    0/1), compare strings case-insensitively, and give ERROR for mixed or
-    unordered types."""
-    if op == "is" or op == "isnt":
-        r = _identical(a, b)
-        if r is ERROR:
-            return ERROR
-        return r if op == "is" else not r
-    if a is ERROR or b is ERROR:
-        return ERROR
-    if a is UNDEFINED or b is UNDEFINED:
-        return UNDEFINED
-    ta, tb = type(a), type(b)
-    if isinstance(a, Record) or isinstance(b, Record) or ta is tuple or tb is tuple:
-        return ERROR
-    if ta is str or tb is str:
-        if ta is not tb:
-            return ERROR
-        c = strcasecmp(a, b)
-        x, y = c, 0
-    elif ta is AbsTime or tb is AbsTime:
-        if ta is not tb:
-            return ERROR
-        x, y = a.secs, b.secs
-    elif ta is RelTime or tb is RelTime:
-        if ta is not tb:
-            return ERROR
-        x, y = a.secs, b.secs
-    else:
-        x, y = a, b
-    if op == "<":
-        return x < y
-    if op == "<=":
-        return x <= y
-    if op == "==":
-        return x == y
-    if op == "!=":
-        return x != y
-    if op == ">":
-        return x > y
-    return x >= y
-
-
-def add(a: Any, b: Any) -> Any:
-    """``a + b`` for two numbers (what ``sum`` needs): integers wrap to
-    int64, anything with a real is real, and a real result of +inf is
-    ERROR (HTCondor's overflow check)."""
-    if type(a) is not float and type(b) is not float:
-        return wrap_int(int(a) + int(b))
-    r = float(a) + float(b)
-    return ERROR if r == math.inf else r
-
-
-def divide_real(a: Any, n: float) -> Any:
-    """``a / n`` for a number *a* and a real *n* (what ``avg`` needs)."""
-    try:
-        r = float(a) / n
-    except ZeroDivisionError:
-        return ERROR
-    return ERROR if r == math.inf else r

@@ -14,18 +14,16 @@ from typing import Any
 
 from classad._builtin_registry import builtin
 from classad._builtin_support import (
-    add,
     c_div,
     c_double_to_int64,
     c_int32,
-    compare,
-    divide_real,
     is_number,
     to_bytes,
     to_int,
     to_real,
     to_text,
 )
+from classad._ops import BINARY
 from classad._values import ERROR, UNDEFINED, AbsTime, Record, RelTime, wrap_int
 
 __all__: list[str] = []
@@ -58,7 +56,7 @@ def _member(x: Any, lst: Any, op: str) -> Any:
     if not identical and x is ERROR:
         return ERROR
     for item in lst:
-        if compare(op, item, x) is True:
+        if BINARY[op](item, x) is True:
             return True
     return False
 
@@ -90,7 +88,7 @@ def _list_compare(op: Any, lst: Any, x: Any, need_all: bool) -> Any:
     if type(lst) is not tuple:
         return ERROR
     for item in lst:
-        r = compare(op, item, x)
+        r = BINARY[op](item, x)
         if r is UNDEFINED:
             # HTCondor stops at the first UNDEFINED comparison: allCompare
             # is then false and anyCompare keeps its false.
@@ -151,7 +149,7 @@ def _numbers(lst: Any) -> Any:
 def _sum(items: list[Any]) -> Any:
     total: Any = 0  # sum({}) is the integer 0
     for i, item in enumerate(items):
-        total = item if i == 0 else add(total, item)
+        total = item if i == 0 else BINARY["+"](total, item)
         if total is ERROR:
             return ERROR
     return total
@@ -177,7 +175,7 @@ def avg(lst: Any) -> Any:
     total = _sum(items)
     if total is ERROR or not items:
         return total
-    return divide_real(total, float(len(items)))
+    return BINARY["/"](total, float(len(items)))
 
 
 def _bound(lst: Any, op: str) -> Any:
@@ -186,7 +184,7 @@ def _bound(lst: Any, op: str) -> Any:
         return items
     best: Any = UNDEFINED
     for item in items:
-        if best is UNDEFINED or compare(op, item, best) is True:
+        if best is UNDEFINED or BINARY[op](item, best) is True:
             best = item
     return best
 

@@ -220,20 +220,21 @@ def split_time(v: Any) -> Any:
     return ERROR if parts is None else parts
 
 
-def _tm_field(parts: Any, name: str) -> int:
-    """An integer field of a split time, 0 when missing or not an integer
-    (HTCondor's ``EvaluateAttrInt`` failing)."""
+def _tm_field(parts: Any, name: str) -> int | None:
+    """An integer field of a split time, None when missing or not an
+    integer (HTCondor's ``EvaluateAttrInt`` failing)."""
     if isinstance(parts, Record):
         v = parts.evaluate_attribute(name)
     else:
         v = parts.get(name)
-    return c_int32(v) if type(v) is int else 0
+    return c_int32(v) if type(v) is int else None
 
 
 @builtin("formatTime", min_args=0, max_args=2)
 def format_time(t: Any = None, fmt: Any = "%c") -> Any:
     """``strftime`` of a time (default now, format ``%c``); the time may be
-    an integer, an AbsTime, or a splitTime-style ad."""
+    an integer, an AbsTime, or a splitTime-style ad.  A field missing from
+    an ad is a zero in C's ``struct tm`` (so year 1900, January, day 0)."""
     if t is None:
         lt = _time.localtime()
         return _strftime("%c", (lt.tm_year, lt.tm_mon, lt.tm_mday, lt.tm_hour, lt.tm_min, lt.tm_sec))
@@ -244,13 +245,21 @@ def format_time(t: Any = None, fmt: Any = "%c") -> Any:
         return ERROR
     if type(fmt) is not str:
         return ERROR
-    fields = tuple(_tm_field(parts, n) for n in ("Year", "Month", "Day", "Hours", "Minutes", "Seconds"))
-    return _strftime(fmt, fields)
+    defaults = {"Year": 1900, "Month": 1, "Day": 0, "Hours": 0, "Minutes": 0, "Seconds": 0}
+    fields = []
+    for name, missing in defaults.items():
+        v = _tm_field(parts, name)
+        fields.append(missing if v is None else v)
+    return _strftime(fmt, tuple(fields))
 
 
 def _strftime(fmt: str, fields: tuple[int, ...]) -> Any:
     year, month, day, hour, minute, second = fields
     wday, yday = _day_numbers(year, month, day)
+    if day == 0:
+        # Python's strftime would turn day 0 into 1; C prints it as is.
+        fmt = _day_zero(fmt)
+        day = 1
     # Python's struct_time counts weekdays from Monday and days of year from 1.
     tm = (year, month, day, hour, minute, second, (wday - 1) % 7, yday + 1, 0)
     try:
@@ -258,6 +267,21 @@ def _strftime(fmt: str, fields: tuple[int, ...]) -> Any:
     except (ValueError, OverflowError) as exc:
         log.debug("formatTime(%r) failed: %s", fmt, exc)
         return ERROR
+
+
+def _day_zero(fmt: str) -> str:
+    """*fmt* with the day-of-month conversions written out for day 0."""
+    out = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            spec = fmt[i + 1]
+            out.append({"d": "00", "e": " 0"}.get(spec, fmt[i : i + 2]))
+            i += 2
+        else:
+            out.append(fmt[i])
+            i += 1
+    return "".join(out)
 
 
 @builtin("interval", min_args=1, max_args=1)

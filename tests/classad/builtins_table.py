@@ -50,22 +50,8 @@ def same(got: Any, want: Any) -> bool:
     return type(got) is type(want) and got == want
 
 
-class Ad(Record):
-    """A minimal record value for tests (the real one is classad.ClassAd)."""
+def Ad(**attrs: Any) -> Record:  # noqa: N802 - reads like a constructor in tables
+    """A record value for the tables: a real ClassAd holding *attrs*."""
+    from classad import ClassAd
 
-    def __init__(self, **attrs: Any) -> None:
-        self._attrs = attrs
-
-    def __len__(self) -> int:
-        return len(self._attrs)
-
-    def attribute_names(self) -> list[str]:
-        return list(self._attrs)
-
-    def evaluate_attribute(self, name: str) -> Any:
-        from classad._values import UNDEFINED
-
-        for k, v in self._attrs.items():
-            if k.lower() == name.lower():
-                return v
-        return UNDEFINED
+    return ClassAd(attrs)

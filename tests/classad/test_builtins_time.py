@@ -54,6 +54,8 @@ CASES = [
     ("formatTime", (Ad(Year=2020, Month=2, Day=29), "%A %j"), "Saturday 060"),
     ("formatTime", (1700000000, "%c"), "Tue Nov 14 22:13:20 2023"),
     ("formatTime", (0, 5), E),
+    ("formatTime", (Ad(a=1), "%Y-%m-%d %H:%M:%S"), "1900-01-00 00:00:00"),
+    ("formatTime", (Ad(Year=2001, Hours=5), "%%d=%d %e|%Y %H"), "%d=00  0|2001 05"),
     ("formatTime", (U,), E),
     ("formatTime", (0, U), E),
     ("interval", (90061,), "1+01:01:01"),
