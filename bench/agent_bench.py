@@ -1,0 +1,270 @@
+"""Agent round trips over the wire, against bare proton measured in the same run.
+
+Prints, for the direct listener and (when it answers) RabbitMQ:
+
+* sequential ``echo`` method calls per second through our Client and a real
+  Agent, next to a bare proton request/response echo (no QMF) -- target:
+  at least 0.6x bare;
+* one query of 100,000 objects with a 3-attribute projection, end to end
+  (request, agent, batches on the wire, ``decode_response``) -- target
+  under 2 s direct.
+
+The serving side (bare echo or agent) runs in a child process, as it would
+in production; the client side runs here.  ``--quick`` makes a short run.
+
+    python3 bench/agent_bench.py [--quick] [--no-broker]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+BROKER = ("127.0.0.1", 5672)
+BROKER_URL = "amqp://qmf:qmf@127.0.0.1:5672"
+AGENT_NAME = "bench.vendor:qmf-grid:bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _broker_up() -> bool:
+    try:
+        with socket.create_connection(BROKER, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------- bare proton
+
+
+def _bare_server(url: str | None, queue: str, port: int, ready: Any) -> None:
+    """A proton echo: answers every message to its reply_to, nothing else."""
+    from proton import Message
+    from proton.handlers import MessagingHandler
+    from proton.reactor import AtMostOnce, Container
+
+    class Echo(MessagingHandler):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.senders: dict[str, Any] = {}
+            self.relay: Any = None
+            self.conn: Any = None
+            self.count = 0
+
+        def on_start(self, event: Any) -> None:
+            if url is None:
+                event.container.listen(f"127.0.0.1:{port}")
+                ready.set()
+            else:
+                self.conn = event.container.connect(url, allowed_mechs="PLAIN")
+                event.container.create_receiver(self.conn, queue, name="bench-echo-rcv")
+
+        def on_link_opened(self, event: Any) -> None:
+            if url is not None and event.receiver:
+                ready.set()
+
+        def on_link_opening(self, event: Any) -> None:  # direct: dynamic replies
+            if event.link.is_sender and event.link.remote_source.dynamic:
+                address = f"reply-{uuid.uuid4()}"
+                event.link.source.address = address
+                self.senders[address] = event.link
+            elif event.link.is_sender:
+                event.link.source.address = event.link.remote_source.address
+            else:
+                event.link.target.address = event.link.remote_target.address
+
+        def on_message(self, event: Any) -> None:
+            msg = event.message
+            reply = Message(body=msg.body, correlation_id=msg.correlation_id)
+            sender = self.senders.get(msg.reply_to)
+            if sender is None:  # broker: one cached sender per reply address
+                self.count += 1
+                sender = event.container.create_sender(
+                    self.conn, msg.reply_to, name=f"bench-echo-snd-{self.count}",
+                    options=AtMostOnce(),
+                )
+                self.senders[msg.reply_to] = sender
+            sender.send(reply)
+
+    Container(Echo()).run()
+
+
+def _bare_client(url: str, target: str, reply_source: str | None, calls: int) -> float:
+    """Sequential request/response calls per second with BlockingConnection."""
+    from proton import Message
+    from proton.reactor import AtMostOnce
+    from proton.utils import BlockingConnection
+
+    kwargs = {"allowed_mechs": "PLAIN"} if "@" in url else {}
+    conn = BlockingConnection(url, **kwargs)
+    try:
+        if reply_source is None:
+            receiver = conn.create_receiver(None, dynamic=True, credit=10)
+            reply_to = receiver.link.remote_source.address
+        else:
+            receiver = conn.create_receiver(reply_source, credit=10, name=f"rcv-{uuid.uuid4()}")
+            reply_to = reply_source
+        sender = conn.create_sender(target, options=AtMostOnce(), name=f"snd-{uuid.uuid4()}")
+
+        def one(i: int) -> None:
+            sender.send(Message(body={"sequence": i, "body": "x"}, reply_to=reply_to,
+                                correlation_id=str(i)))
+            receiver.receive(10)
+            receiver.accept()
+
+        for i in range(20):  # warm up
+            one(i)
+        start = time.perf_counter()
+        for i in range(calls):
+            one(i)
+        return calls / (time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- the agent
+
+
+class _Jobs:
+    """A ``job`` binding over *count* synthetic jobs (values built on demand)."""
+
+    def __init__(self, count: int) -> None:
+        from qmf_agent.binding import ObjectState
+
+        self._state = ObjectState
+        self._count = count
+        self._ts = time.time_ns()
+
+    def keys(self) -> Iterable[str]:
+        return (f"{i}.0" for i in range(1, self._count + 1))
+
+    def state(self, key: str) -> Any:
+        cluster = int(key.split(".", 1)[0])
+        values = {"ClusterId": cluster, "ProcId": 0, "Owner": f"user{cluster % 50}",
+                  "Cmd": "/bin/sleep", "Args": "60", "Iwd": "/tmp", "JobStatus": 1,
+                  "QDate": 1700000000 + cluster}
+        return self._state(key, values, self._ts, self._ts)
+
+    def call(self, key: str, method: str, args: Mapping[str, Any], caller: Any) -> dict[str, Any]:
+        return {}
+
+
+def _agent_server(listen: str | None, broker: str | None, objects: int, ready: Any) -> None:
+    from qmf_agent.agent import Agent
+    from qmf_agent.schema import Schema
+    from qmf_agent.transport import AgentServer
+
+    server = AgentServer(listen=listen, broker=broker)
+    agent = Agent(AGENT_NAME, Schema.load(), server.send, heartbeat_interval=60.0,
+                  data_interval=0)
+    agent.bind("job", _Jobs(objects))
+    server.serve(agent)
+    ready.set()
+    while True:
+        time.sleep(3600)
+
+
+def _qmf_client(url: str, calls: int) -> tuple[float, float, int]:
+    """(echo calls/s, query seconds, objects received) through our Client."""
+    from qmf_agent.protocol import decode_response, method_request, query_request
+    from qmf_agent.transport import Client
+
+    with Client(url, timeout=60.0) as client:
+        def one(i: int) -> None:
+            msgs = client.request(method_request("mrg.grid:job:1.0", "echo",
+                                                 {"sequence": i, "body": "x"}), agent=AGENT_NAME)
+            decode_response(msgs)
+
+        for i in range(20):
+            one(i)
+        start = time.perf_counter()
+        for i in range(calls):
+            one(i)
+        rate = calls / (time.perf_counter() - start)
+        start = time.perf_counter()
+        items = decode_response(client.request(
+            query_request("OBJECT", class_name="job", projection=["ClusterId", "Owner", "JobStatus"]),
+            agent=AGENT_NAME,
+        ))
+        seconds = time.perf_counter() - start
+        return rate, seconds, len(items)
+
+
+def _run_child(target: Any, *args: Any) -> Any:
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=target, args=(*args, ready), daemon=True)
+    proc.start()
+    if not ready.wait(60):
+        proc.kill()
+        raise RuntimeError(f"{target.__name__} did not start")
+    return proc
+
+
+def measure(kind: str, calls: int, objects: int) -> dict[str, float]:
+    """Run the bare anchor and the agent for one *kind* (direct | rabbitmq)."""
+    out: dict[str, float] = {}
+    if kind == "direct":
+        port = _free_port()
+        child = _run_child(_bare_server, None, "", port)
+        try:
+            out["bare"] = _bare_client(f"amqp://127.0.0.1:{port}", "echo", None, calls)
+        finally:
+            child.kill()
+        port = _free_port()
+        child = _run_child(_agent_server, f"127.0.0.1:{port}", None, objects)
+        url = f"amqp://127.0.0.1:{port}"
+    else:
+        queue = f"/queue/bench.echo.{uuid.uuid4().hex[:8]}"
+        child = _run_child(_bare_server, BROKER_URL, queue, 0)
+        try:
+            reply = f"/exchange/amq.direct/{uuid.uuid4()}"
+            out["bare"] = _bare_client(BROKER_URL, queue, reply, calls)
+        finally:
+            child.kill()
+        child = _run_child(_agent_server, None, BROKER_URL, objects)
+        url = BROKER_URL
+    try:
+        out["qmf"], out["query_s"], out["objects"] = _qmf_client(url, calls)
+    finally:
+        child.kill()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (fewer calls, 10k objects)")
+    parser.add_argument("--no-broker", action="store_true", help="skip the RabbitMQ column")
+    args = parser.parse_args(argv)
+    calls, objects = (300, 10_000) if args.quick else (2000, 100_000)
+    kinds = ["direct"] + ([] if args.no_broker or not _broker_up() else ["rabbitmq"])
+    results = {kind: measure(kind, calls, objects) for kind in kinds}
+    print(f"agent_bench: {calls} sequential calls, query of {objects:,} objects x 3 attributes")
+    print(f"{'':34}" + "".join(f"{kind:>16}" for kind in kinds))
+    rows = [
+        ("bare proton echo (calls/s)", lambda r: f"{r['bare']:,.0f}"),
+        ("qmf echo method (calls/s)", lambda r: f"{r['qmf']:,.0f}"),
+        ("  ratio to bare (target >= 0.6)", lambda r: f"{r['qmf'] / r['bare']:.2f}x"),
+        (f"query {objects:,} x3 (s)", lambda r: f"{r['query_s']:.2f}"),
+        ("  objects/s", lambda r: f"{r['objects'] / r['query_s']:,.0f}"),
+    ]
+    for label, cell in rows:
+        print(f"{label:34}" + "".join(f"{cell(results[k]):>16}" for k in kinds))
+    if not args.quick and results["direct"]["query_s"] >= 2.0:
+        print("note: direct query is over the 2 s target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""A fast AMQP 1.0 type codec for message bodies and bare messages.
+
+Why not proton's: proton's Python ``Data`` codec crosses into C once per
+value with a Python dispatch around every call -- measured here at about
+80 µs to encode and 140 µs to decode one query-result object, so a
+100,000-object answer would spend some 20 s in the codec alone.  This
+module does the same job in plain Python over ``bytes`` (about ten times
+faster), and is checked value for value against proton in the tests.
+
+Encoding: ``None``, bool, int (long; ulong from 2**63 to 2**64-1), float
+(double), str (string), bytes (binary), ``uuid.UUID``, dict (map), list or
+tuple (list), and proton's typed values (``symbol``, ``ulong``, ``Described``,
+and the other numeric subclasses via proton itself).  Decoding accepts
+every AMQP 1.0 type; symbols come back as ``str``, all integers as ``int``,
+timestamps as ``int`` milliseconds, arrays as lists, described values
+(other than message sections) as ``proton.Described``.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from typing import Any
+
+from proton import Data, Described, symbol, ulong
+
+__all__ = ["encode_value", "decode_value", "encode_message", "decode_message", "MessageParts"]
+
+_B = struct.Struct(">B").pack
+_b = struct.Struct(">b").pack
+_I = struct.Struct(">I").pack
+_II = struct.Struct(">II").pack
+_q = struct.Struct(">q").pack
+_Q = struct.Struct(">Q").pack
+_d = struct.Struct(">d").pack
+
+_u_B = struct.Struct(">B").unpack_from
+_u_b = struct.Struct(">b").unpack_from
+_u_H = struct.Struct(">H").unpack_from
+_u_h = struct.Struct(">h").unpack_from
+_u_I = struct.Struct(">I").unpack_from
+_u_i = struct.Struct(">i").unpack_from
+_u_II = struct.Struct(">II").unpack_from
+_u_BB = struct.Struct(">BB").unpack_from
+_u_Q = struct.Struct(">Q").unpack_from
+_u_q = struct.Struct(">q").unpack_from
+_u_f = struct.Struct(">f").unpack_from
+_u_d = struct.Struct(">d").unpack_from
+
+_LONG_MIN = -(2**63)
+_LONG_MAX = 2**63 - 1
+_ULONG_MAX = 2**64 - 1
+
+_str_cache: dict[str, bytes] = {}
+_STR_CACHE_MAX = 8192
+
+
+def _enc_str(value: str) -> bytes:
+    cached = _str_cache.get(value)
+    if cached is not None:
+        return cached
+    raw = value.encode("utf-8")
+    n = len(raw)
+    out = b"\xa1" + _B(n) + raw if n < 256 else b"\xb1" + _I(n) + raw
+    if n <= 64 and len(_str_cache) < _STR_CACHE_MAX:
+        _str_cache[value] = out
+    return out
+
+
+def _enc_int(value: int) -> bytes:
+    if -128 <= value <= 127:
+        return b"\x55" + _b(value)
+    if _LONG_MIN <= value <= _LONG_MAX:
+        return b"\x81" + _q(value)
+    if _LONG_MAX < value <= _ULONG_MAX:
+        return b"\x80" + _Q(value)
+    raise OverflowError(
+        f"integer {value} does not fit AMQP's 64-bit types (long from -2**63, ulong up to 2**64-1)"
+    )
+
+
+def _compound(code8: bytes, code32: bytes, count: int, body: bytes) -> bytes:
+    size = len(body)
+    if size < 255 and count < 256:
+        return code8 + _B(size + 1) + _B(count) + body
+    return code32 + _II(size + 4, count) + body
+
+
+_SMALL_INTS = {i: b"\x55" + _b(i) for i in range(-128, 128)}
+_pack_size_into = struct.Struct(">I").pack_into
+
+
+def _put(out: bytearray, value: Any, memo: dict[int, tuple[int, int]]) -> None:
+    """Append the encoding of *value* to *out*.
+
+    Maps and lists are written as map32/list32 with their size patched in
+    afterwards (no intermediate bytes per member); a dict met twice in one
+    message (a shared ``_schema_id``) is copied from its first encoding.
+    """
+    kind = type(value)
+    if kind is str:
+        cached = _str_cache.get(value)
+        out += cached if cached is not None else _enc_str(value)
+    elif kind is int:
+        small = _SMALL_INTS.get(value)
+        out += small if small is not None else _enc_int(value)
+    elif kind is dict:
+        key = id(value)
+        seen = memo.get(key)
+        if seen is not None:
+            out += out[seen[0] : seen[1]]
+            return
+        start = len(out)
+        out += b"\xd1\x00\x00\x00\x00" + _I(2 * len(value))
+        for k, v in value.items():
+            _put(out, k, memo)
+            _put(out, v, memo)
+        _pack_size_into(out, start + 1, len(out) - start - 5)
+        memo[key] = (start, len(out))
+    elif kind is list or kind is tuple:
+        if not value:
+            out += b"\x45"
+            return
+        start = len(out)
+        out += b"\xd0\x00\x00\x00\x00" + _I(len(value))
+        for v in value:
+            _put(out, v, memo)
+        _pack_size_into(out, start + 1, len(out) - start - 5)
+    else:
+        out += _enc(value)
+
+
+def _enc(value: Any) -> bytes:
+    """The encoding of one value (scalars; compounds via :func:`_put`)."""
+    kind = type(value)
+    if kind is str:
+        return _enc_str(value)
+    if kind is int:
+        return _enc_int(value)
+    if kind is dict or kind is list or kind is tuple:
+        out = bytearray()
+        _put(out, value, {})
+        return bytes(out)
+    if value is None:
+        return b"\x40"
+    if kind is bool:
+        return b"\x41" if value else b"\x42"
+    if kind is float:
+        return b"\x82" + _d(value)
+    if kind is bytes or kind is bytearray or kind is memoryview:
+        raw = bytes(value)
+        n = len(raw)
+        return b"\xa0" + _B(n) + raw if n < 256 else b"\xb0" + _I(n) + raw
+    if kind is symbol:
+        raw = value.encode("ascii")
+        n = len(raw)
+        return b"\xa3" + _B(n) + raw if n < 256 else b"\xb3" + _I(n) + raw
+    if kind is ulong:
+        return b"\x80" + _Q(int(value))
+    if kind is uuid.UUID:
+        return b"\x98" + value.bytes
+    if kind is Described:
+        return b"\x00" + _enc(value.descriptor) + _enc(value.value)
+    return _enc_other(value)
+
+
+def _enc_other(value: Any) -> bytes:
+    """Values of proton's other typed classes (or subclasses of the plain
+    types): let proton encode them, and name what it cannot."""
+    if isinstance(value, dict):
+        return _enc(dict(value))
+    if isinstance(value, (list, tuple)):
+        return _enc(list(value))
+    data = Data()
+    try:
+        data.put_object(value)
+    except Exception as exc:
+        raise TypeError(f"cannot encode a {type(value).__name__} as an AMQP value") from exc
+    return bytes(data.encode())
+
+
+def encode_value(value: Any) -> bytes:
+    """The AMQP encoding of *value* (TypeError/OverflowError say what failed)."""
+    return _enc(value)
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def _value(buf: bytes, pos: int) -> tuple[Any, int]:
+    """Decode one value at *pos*; returns (value, position after it).
+
+    Maps and lists decode their commonest members (short strings, longs)
+    inline, with no call per member: calls are most of a pure-Python
+    decoder's cost.
+    """
+    code = buf[pos]
+    pos += 1
+    if code == 0xC1 or code == 0xD1:
+        if code == 0xC1:
+            count = buf[pos + 1]
+            pos += 2
+        else:
+            count = _u_II(buf, pos)[1]
+            pos += 8
+        out: dict[Any, Any] = {}
+        for _ in range(count >> 1):
+            if buf[pos] == 0xA1:  # keys are nearly always short strings
+                end = pos + 2 + buf[pos + 1]
+                key = buf[pos + 2 : end].decode("utf-8")
+                pos = end
+            else:
+                key, pos = _value(buf, pos)
+            c = buf[pos]
+            if c == 0xA1:
+                end = pos + 2 + buf[pos + 1]
+                out[key] = buf[pos + 2 : end].decode("utf-8")
+                pos = end
+            elif c == 0x55:
+                out[key] = _u_b(buf, pos + 1)[0]
+                pos += 2
+            elif c == 0x81:
+                out[key] = _u_q(buf, pos + 1)[0]
+                pos += 9
+            else:
+                out[key], pos = _value(buf, pos)
+        return out, pos
+    if code == 0xC0 or code == 0xD0:
+        if code == 0xC0:
+            count = buf[pos + 1]
+            pos += 2
+        else:
+            count = _u_II(buf, pos)[1]
+            pos += 8
+        items = []
+        append = items.append
+        for _ in range(count):
+            if buf[pos] == 0xA1:
+                end = pos + 2 + buf[pos + 1]
+                append(buf[pos + 2 : end].decode("utf-8"))
+                pos = end
+            else:
+                value, pos = _value(buf, pos)
+                append(value)
+        return items, pos
+    if code == 0xA1:
+        end = pos + 1 + buf[pos]
+        return buf[pos + 1 : end].decode("utf-8"), end
+    if code == 0x55:
+        return _u_b(buf, pos)[0], pos + 1
+    if code == 0x81:
+        return _u_q(buf, pos)[0], pos + 8
+    if code == 0x45:
+        return [], pos
+    if code == 0x40:
+        return None, pos
+    if code == 0x41:
+        return True, pos
+    if code == 0x42:
+        return False, pos
+    if code == 0x82:
+        return _u_d(buf, pos)[0], pos + 8
+    if code in _VARIABLE:
+        if code & 0xF0 == 0xA0:
+            n = buf[pos]
+            pos += 1
+        else:
+            n = _u_I(buf, pos)[0]
+            pos += 4
+        end = pos + n
+        if code == 0xA0 or code == 0xB0:
+            return buf[pos:end], end
+        return buf[pos:end].decode("utf-8"), end
+    return _rare(buf, code, pos)
+
+
+_VARIABLE = frozenset((0xA0, 0xB0, 0xA1, 0xB1, 0xA3, 0xB3))
+
+
+def _rare(buf: bytes, code: int, pos: int) -> tuple[Any, int]:
+    """The rest of the type table (fixed-width scalars, described, arrays)."""
+    entry = _FIXED.get(code)
+    if entry is not None:
+        width, unpack = entry
+        return unpack(buf, pos), pos + width
+    if code == 0x43 or code == 0x44:
+        return 0, pos
+    if code == 0x56:
+        return buf[pos] != 0, pos + 1
+    if code == 0x00:
+        descriptor, pos = _value(buf, pos)
+        value, pos = _value(buf, pos)
+        return Described(descriptor, value), pos
+    if code == 0xE0 or code == 0xF0:
+        if code == 0xE0:
+            size, count = _u_BB(buf, pos)
+            start = pos + 1
+        else:
+            size, count = _u_II(buf, pos)
+            start = pos + 4
+        end = start + size
+        item_start = start + (1 if code == 0xE0 else 4)
+        return _decode_array(buf[:end], item_start, count), end
+    raise ValueError(f"unknown AMQP type code 0x{code:02x} at byte {pos - 1}")
+
+
+def _decode_array(buf: bytes, pos: int, count: int) -> list[Any]:
+    """An array: one constructor, then *count* bare values of that type."""
+    constructor = buf[pos]
+    pos += 1
+    if constructor == 0x00:  # described array: descriptor, then the element constructor
+        pos = _value(buf, pos)[1]
+        constructor = buf[pos]
+        pos += 1
+    out = []
+    for _ in range(count):
+        # Rebuild one standalone value: constructor byte + its payload.
+        value, used = _value(bytes([constructor]) + buf[pos:], 0)
+        out.append(value)
+        pos += used - 1
+    return out
+
+
+def _first(unpack: Any) -> Any:
+    return lambda buf, pos: unpack(buf, pos)[0]
+
+
+_FIXED: dict[int, tuple[int, Any]] = {
+    0x50: (1, _first(_u_B)),
+    0x51: (1, _first(_u_b)),
+    0x52: (1, _first(_u_B)),
+    0x53: (1, _first(_u_B)),
+    0x54: (1, _first(_u_b)),
+    0x60: (2, _first(_u_H)),
+    0x61: (2, _first(_u_h)),
+    0x70: (4, _first(_u_I)),
+    0x71: (4, _first(_u_i)),
+    0x72: (4, _first(_u_f)),
+    0x73: (4, lambda buf, pos: chr(_u_I(buf, pos)[0])),
+    0x74: (4, lambda buf, pos: bytes(buf[pos : pos + 4])),
+    0x80: (8, _first(_u_Q)),
+    0x83: (8, _first(_u_q)),
+    0x84: (8, lambda buf, pos: bytes(buf[pos : pos + 8])),
+    0x94: (16, lambda buf, pos: bytes(buf[pos : pos + 16])),
+    0x98: (16, lambda buf, pos: uuid.UUID(bytes=bytes(buf[pos : pos + 16]))),
+}
+
+
+def decode_value(data: bytes) -> Any:
+    """The one AMQP value encoded in *data* (ValueError when malformed)."""
+    buf = bytes(data)
+    try:
+        value, end = _value(buf, 0)
+        if end != len(buf):
+            raise ValueError(f"{len(buf)} bytes, but the value ends at byte {end}")
+        return value
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed AMQP value: {exc}") from exc
+
+
+# ------------------------------------------------------------------ messages
+
+_PROPERTIES = 0x73
+_APP_PROPERTIES = 0x74
+_DATA = 0x75
+_SEQUENCE = 0x76
+_VALUE = 0x77
+_SECTION_NAMES = {
+    "amqp:header:list": 0x70,
+    "amqp:delivery-annotations:map": 0x71,
+    "amqp:message-annotations:map": 0x72,
+    "amqp:properties:list": 0x73,
+    "amqp:application-properties:map": 0x74,
+    "amqp:data:binary": 0x75,
+    "amqp:amqp-sequence:list": 0x76,
+    "amqp:amqp-value:*": 0x77,
+    "amqp:footer:map": 0x78,
+}
+
+
+class MessageParts:
+    """The fields of a bare message that QMF uses (see ``Message``)."""
+
+    __slots__ = (
+        "body", "to", "subject", "reply_to", "correlation_id", "user_id",
+        "content_type", "properties", "body_is_data",
+    )
+
+    def __init__(self) -> None:
+        self.body: Any = None
+        self.to: str | None = None
+        self.subject: str | None = None
+        self.reply_to: str | None = None
+        self.correlation_id: Any = None
+        self.user_id: bytes | None = None
+        self.content_type: str | None = None
+        self.properties: dict[str, Any] = {}
+        self.body_is_data = False
+
+
+def _message_id(value: Any) -> bytes:
+    """message-id / correlation-id: ulong, uuid, binary or string."""
+    if type(value) is int and 0 <= value <= _ULONG_MAX:
+        return b"\x80" + _Q(value)
+    return _enc(value)
+
+
+def encode_message(
+    body: Any,
+    *,
+    to: str | None = None,
+    subject: str | None = None,
+    reply_to: str | None = None,
+    correlation_id: Any = None,
+    user_id: bytes | None = None,
+    content_type: str | None = None,
+    properties: dict[str, Any] | None = None,
+    body_as_data: bool = False,
+) -> bytes:
+    """A bare AMQP message: properties, application-properties, body.
+
+    *body_as_data* sends *body* (bytes) as a data section, else the body is
+    an amqp-value.
+    """
+    fields: list[bytes] = [
+        b"\x40",
+        _enc(user_id) if user_id is not None else b"\x40",
+        _enc_str(to) if to is not None else b"\x40",
+        _enc_str(subject) if subject is not None else b"\x40",
+        _enc_str(reply_to) if reply_to is not None else b"\x40",
+        _message_id(correlation_id) if correlation_id is not None else b"\x40",
+        _enc(symbol(content_type)) if content_type is not None else b"\x40",
+    ]
+    while fields and fields[-1] == b"\x40":
+        fields.pop()
+    out = bytearray()
+    if fields:
+        out += b"\x00\x53\x73" + _compound(b"\xc0", b"\xd0", len(fields), b"".join(fields))
+    if properties:
+        out += b"\x00\x53\x74"
+        _put(out, properties, {})
+    if body_as_data:
+        out += b"\x00\x53\x75" + _enc(bytes(body))
+    else:
+        out += b"\x00\x53\x77"
+        _put(out, body, {})
+    return bytes(out)
+
+
+def decode_message(data: bytes) -> MessageParts:
+    """The QMF-relevant parts of an encoded AMQP message (ValueError if bad)."""
+    buf = bytes(data)
+    pos = 0
+    parts = MessageParts()
+    chunks: list[bytes] = []
+    try:
+        while pos < len(buf):
+            if buf[pos] != 0x00:
+                raise ValueError(f"expected a message section at byte {pos}")
+            descriptor, pos = _value(buf, pos + 1)
+            code = _SECTION_NAMES.get(descriptor, -1) if isinstance(descriptor, str) else descriptor
+            value, pos = _value(buf, pos)
+            if pos > len(buf):
+                raise ValueError(f"truncated: {len(buf)} bytes, section ends at {pos}")
+            if code == _VALUE or code == _SEQUENCE:
+                parts.body = value
+            elif code == _DATA:
+                chunks.append(value)
+            elif code == _PROPERTIES:
+                _read_properties(parts, value)
+            elif code == _APP_PROPERTIES and isinstance(value, dict):
+                parts.properties = value
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed AMQP message: {exc}") from exc
+    if chunks:
+        parts.body = b"".join(chunks)
+        parts.body_is_data = True
+    return parts
+
+
+def _read_properties(parts: MessageParts, fields: Any) -> None:
+    if not isinstance(fields, list):
+        raise ValueError("message properties section is not a list")
+    fields = fields + [None] * (7 - len(fields))
+    user = fields[1]
+    parts.user_id = bytes(user) if isinstance(user, (bytes, bytearray)) else None
+    parts.to = fields[2]
+    parts.subject = fields[3]
+    parts.reply_to = fields[4]
+    parts.correlation_id = fields[5]
+    parts.content_type = fields[6]
