@@ -133,9 +133,7 @@ def _object(attrs: Iterable[tuple[str, Node]], level: int) -> str:
 
 def dump_ad(ad: ClassAd) -> str:
     """One ad as HTCondor's ``printJson`` writes it (no trailing newline)."""
-    from classad._classad import from_python
-
-    return json_of_node(from_python(ad))
+    return _object(ad._pairs(), 0)  # own and inherited attributes
 
 
 #: ``ClassAd.print_json`` calls it by this name.

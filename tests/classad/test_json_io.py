@@ -178,3 +178,10 @@ def test_times_and_specials_round_trip():
     assert back == ad
     assert back.eval("t") == ad.eval("t")
     assert back.lookup("t").node.value == AbsTime(1622541600, 7200)
+
+
+def test_chained_ad_prints_inherited_attributes_with_their_spelling():
+    cluster = classad.ClassAd({"Cmd": "/bin/true", "ClusterId": 7})
+    proc = classad.ClassAd({"ProcId": 0}, parent=cluster)
+    (back,) = list(load_ads(dump_ad(proc)))
+    assert sorted(back.keys()) == ["ClusterId", "Cmd", "ProcId"]
