@@ -1,0 +1,240 @@
+"""The transport's edges: bad addresses, refusals, TLS, routing, slow readers.
+
+These drive the direct listener with our Client or with bare proton as the
+peer (no Agent needed: a tiny responder is attached where one is wanted).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import proton
+import pytest
+from _wire import wait_for
+from conftest import BROKER_HOST, BROKER_PORT, free_port
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
+from proton.utils import BlockingConnection, SendException
+
+from qmf_agent.errors import RequestTimeout
+from qmf_agent.message import Message
+from qmf_agent.transport import Client, DirectListener, ListenError, Security, TransportError
+from qmf_agent.transport._links import subject_matches
+from qmf_agent.transport.listener import parse_listen
+
+NAME = "test:wire:responder"
+
+
+def _responder(listener: DirectListener, fail_first: bool = False) -> list[Message]:
+    """Attach an agent that echoes each request's body (the first raises)."""
+    seen: list[Message] = []
+
+    def handle(msg: Message) -> None:
+        seen.append(msg)
+        if fail_first and len(seen) == 1:
+            raise RuntimeError("boom")
+        listener.send(Message(body={"echo": msg.body, "user": msg.user_id}, address=msg.reply_to,
+                              correlation_id=msg.correlation_id))
+
+    listener.attach_agent(NAME, handle)
+    return seen
+
+
+@pytest.fixture
+def listener() -> Iterator[DirectListener]:
+    lst = DirectListener(f"127.0.0.1:{free_port()}")
+    lst.start()
+    yield lst
+    lst.stop()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("agent.ind.#", "agent.ind.heartbeat.a.b", True),
+        ("agent.ind.#", "agent.ind", True),
+        ("agent.*.data", "agent.ind.data", True),
+        ("agent.*.data", "agent.ind.x.data", False),
+        ("#.severe", "agent.ind.event.severe", True),
+        ("#", "anything.at.all", True),
+        ("a.b", "a.b.c", False),
+        ("*", "", True),
+    ],
+)
+def test_topic_patterns(pattern: str, subject: str, matches: bool) -> None:
+    assert subject_matches(pattern, subject) is matches
+
+
+@pytest.mark.parametrize("bad", ["", "host", "host:", ":5672", "h:0", "h:70000", "http://h:1"])
+def test_bad_listen_addresses_are_named(bad: str) -> None:
+    with pytest.raises(ValueError, match="listen address"):
+        parse_listen(bad)
+    assert parse_listen("amqps://[::1]:5671") == ("::1", 5671, True)
+
+
+def test_configuration_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ca_file: no such file"):
+        Security(ca_file=str(tmp_path / "missing.pem"))
+    (tmp_path / "c.pem").write_text("x")
+    with pytest.raises(ValueError, match="together"):
+        Security(cert_file=str(tmp_path / "c.pem"))
+    with pytest.raises(ValueError, match="amqps needs cert_file"):
+        DirectListener(f"amqps://127.0.0.1:{free_port()}")
+    with pytest.raises(ValueError, match="scheme must be amqp"):
+        Client("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="profile 'kafka'"):
+        Client("amqp://127.0.0.1:1", profile="kafka")
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        Client("amqp://127.0.0.1:1", timeout=0)
+
+
+def test_port_in_use_is_a_listen_error(listener: DirectListener) -> None:
+    second = DirectListener(f"127.0.0.1:{listener.port}")
+    with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{listener.port}"):
+        second.start()
+
+
+def test_nothing_listening_is_a_transport_error() -> None:
+    port = free_port()
+    start = time.monotonic()
+    with pytest.raises(TransportError, match=f"cannot connect to amqp://127.0.0.1:{port}"):
+        Client(f"amqp://127.0.0.1:{port}", timeout=1.0)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.broker
+def test_wrong_password_is_refused_at_once() -> None:
+    with pytest.raises(TransportError, match="unauthorized|auth"):
+        Client(f"amqp://qmf:wrong@{BROKER_HOST}:{BROKER_PORT}", timeout=20.0)
+
+
+def test_anonymous_can_be_refused(unused_port: int) -> None:
+    strict = DirectListener(f"127.0.0.1:{unused_port}", security=Security(allow_anonymous=False))
+    strict.start()
+    try:
+        with pytest.raises(TransportError):
+            Client(f"amqp://127.0.0.1:{unused_port}", timeout=2.0)
+    finally:
+        strict.stop()
+    assert Security().anonymous_allowed("127.0.0.1") and not Security().anonymous_allowed("10.1.2.3")
+    assert Security().anonymous_allowed("::1") and Security(allow_anonymous=True).anonymous_allowed("10.1.2.3")
+
+
+def test_sender_user_id_is_replaced_by_the_connection_identity(listener: DirectListener) -> None:
+    seen = _responder(listener)
+    with Client(listener.url) as client:
+        forged = Message(body=1, user_id="root")
+        client.request(forged, agent=NAME)
+    assert seen[-1].user_id is None  # anonymous loopback peer, whatever it claimed
+
+
+def test_an_agent_that_raises_does_not_stop_the_listener(listener: DirectListener) -> None:
+    _responder(listener, fail_first=True)
+    with Client(listener.url) as client:
+        with pytest.raises(RequestTimeout):
+            client.request(Message(body=1), agent=NAME, timeout=0.5)
+        assert client.request(Message(body=2), agent=NAME)[0].body["echo"] == 2
+
+
+def test_unroutable_messages_are_rejected(listener: DirectListener) -> None:
+    conn = BlockingConnection(listener.url)
+    try:
+        sender = conn.create_sender("qmf.default.direct")
+        with pytest.raises(SendException):
+            sender.send(proton.Message(body=1, subject="nobody:at:all"))
+        relay = conn.create_sender(None)
+        with pytest.raises(SendException):
+            relay.send(proton.Message(body=1, address="no-such-node"))
+    finally:
+        conn.close()
+
+
+def test_remote_agents_and_consoles_meet_on_the_listener(listener: DirectListener) -> None:
+    """A second 'agent' attached as a peer (direct-binding filter) is routed to."""
+    from qmf_agent.protocol import Route
+    from qmf_agent.transport._peer import Peer, ReceiverSpec
+
+    got: list[Message] = []
+    peer = Peer(listener.url, name="remote-agent")
+    peer.add_receiver(ReceiverSpec(lambda profile: profile.agent_source("remote:agent:1"), got.append))
+    peer.start(5.0)
+    try:
+        with Client(listener.url) as client:
+            with pytest.raises(RequestTimeout):  # routed, but nobody answers
+                client.request(Message(body="hi"), agent="remote:agent:1", timeout=0.5)
+        assert got and got[0].body == "hi" and got[0].subject == "remote:agent:1"
+        assert peer.wire_route("qmf.default.topic", "x.y") == Route("qmf.default.topic", "x.y")
+    finally:
+        peer.stop()
+
+
+class _NoCredit(MessagingHandler):  # type: ignore[misc]
+    """A subscriber that attaches to the topic and never grants credit."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(prefetch=0)
+        self.url = url
+        self.opened = threading.Event()
+        self.conn = None
+
+    def on_start(self, event: proton.Event) -> None:
+        self.conn = event.container.connect(self.url)
+        event.container.create_receiver(self.conn, "qmf.default.topic", name="stuck")
+
+    def on_link_opened(self, event: proton.Event) -> None:
+        self.opened.set()
+
+
+def test_a_subscriber_that_does_not_read_cannot_grow_memory(unused_port: int) -> None:
+    lst = DirectListener(f"127.0.0.1:{unused_port}", max_queued=5)
+    lst.start()
+    handler = _NoCredit(lst.url)
+    container = Container(handler)
+    thread = threading.Thread(target=container.run, daemon=True)
+    thread.start()
+    try:
+        assert handler.opened.wait(5)
+        for i in range(20):
+            lst.send(Message(body=i, address="qmf.default.topic", subject="agent.ind.x"))
+        box = wait_for(lambda: lst._topics and lst._topics[0][1])
+        wait_for(lambda: box.dropped == 15)
+        assert len(box) == 5
+    finally:
+        lst.stop()
+        container.stop()
+
+
+def _make_cert(directory: Path) -> tuple[str, str]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+def test_tls_listener_and_verifying_client(tmp_path: Path, unused_port: int) -> None:
+    cert, key = _make_cert(tmp_path)
+    lst = DirectListener(f"amqps://127.0.0.1:{unused_port}",
+                         security=Security(cert_file=cert, key_file=key))
+    lst.start()
+    _responder(lst)
+    try:
+        assert lst.url.startswith("amqps://")
+        with Client(f"amqps://localhost:{unused_port}", security=Security(ca_file=cert)) as client:
+            assert client.request(Message(body="secret"), agent=NAME)[0].body["echo"] == "secret"
+        with pytest.raises(TransportError):  # plain AMQP to a TLS port
+            Client(f"amqp://127.0.0.1:{unused_port}", timeout=1.5)
+        (tmp_path / "other").mkdir()
+        other_cert, _ = _make_cert(tmp_path / "other")
+        with pytest.raises(TransportError):  # a CA that did not sign the server's certificate
+            Client(f"amqps://localhost:{unused_port}", timeout=1.5,
+                   security=Security(ca_file=other_cert))
+    finally:
+        lst.stop()
