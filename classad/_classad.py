@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-from ._ast import AttrRef, BinaryOp, ListExpr, Literal, Node, RecordExpr
+from ._ast import SCOPE_KEYWORDS, AttrRef, BinaryOp, ListExpr, Literal, Node, Paren, RecordExpr
 from ._errors import ClassAdEvaluationError
 from ._eval import AdBase, compile_node, iter_refs, make_record, value_node
 from ._ops import BINARY
@@ -146,8 +146,16 @@ class ExprTree:
         return compile_node(self._node)(scope, target, set())
 
     def eval(self, scope: ClassAd | None = None, target: ClassAd | None = None) -> Any:
-        """Evaluate with *scope* as MY and *target* as TARGET."""
-        return to_python(self._value(scope, target))
+        """Evaluate with *scope* as MY and *target* as TARGET.
+
+        A list comes back as HTCondor's bindings give it: literal elements
+        as values, the others as unevaluated ExprTrees."""
+        value = self._value(scope, target)
+        if value.__class__ is tuple:
+            found = _list_source(self._node, scope if scope is not None else self._scope, target)
+            if found is not None:
+                return _node_to_python(*found)
+        return to_python(value)
 
     def simplify(self, scope: ClassAd | None = None, target: ClassAd | None = None) -> ExprTree:
         """The value as an expression (a literal, list or record)."""
@@ -305,9 +313,12 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
         node = self._find(low)
         if node is None:
             raise KeyError(attr)
-        if node.__class__ is ListExpr:
-            return _node_to_python(node, self)
-        return to_python(compile_node(node)(self, None, {(id(self), low)}))
+        value = compile_node(node)(self, None, {(id(self), low)})
+        if value.__class__ is tuple:
+            found = _list_source(node, self, None)
+            if found is not None:
+                return _node_to_python(*found)
+        return to_python(value)
 
     def flatten(self, expr: ExprTree | str) -> ExprTree:
         """*expr* with everything this ad defines substituted and folded;
@@ -368,6 +379,45 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
     symmetricMatch = symmetric_match
     externalRefs = external_refs
     internalRefs = internal_refs
+
+
+def _list_source(node: Node, scope: Any, target: Any) -> tuple[Node, Any] | None:
+    """The list literal an expression evaluates to by plain reference, with
+    the ad it lives in, or None (a computed list)."""
+    for _ in range(32):  # bounded: references may be circular
+        t = node.__class__
+        if t is Paren:
+            node = node.expr  # type: ignore[attr-defined]
+        elif t is ListExpr:
+            return node, scope
+        elif t is AttrRef and scope is not None:
+            ref: AttrRef = node  # type: ignore[assignment]
+            where = ref.scope
+            low = ref.name.lower()
+            if where is None:
+                found = _lookup_local(scope, low)
+                if found is None and target is not None and not _strict():
+                    found = (target, target._find(low)) if target._find(low) else None
+                    scope, target = target, scope
+                if found is None:
+                    return None
+                scope, node = found
+            elif where in ("target", "other") and target is not None:
+                n = target._find(low)
+                if n is None:
+                    return None
+                node, scope, target = n, target, scope
+            else:
+                return None
+        else:
+            return None
+    return None
+
+
+def _strict() -> bool:
+    from ._mode import is_strict
+
+    return is_strict()
 
 
 def _first_ad(text: str, iter_ads: Any) -> Iterable[RecordExpr]:
@@ -448,14 +498,12 @@ def _refs(node: Node, ad: AdBase) -> tuple[set[str], set[str]]:
                 low = ref.name.lower()
                 found = _lookup_local(ad, low)
                 if found is None:
-                    if low not in ("my", "target", "other", "self", "parent", "root",
-                                   "toplevel", "left", "right"):
+                    if low not in SCOPE_KEYWORDS:
                         external.add(ref.name)
                 elif low not in seen:
                     seen.add(low)
                     internal.add(ref.name)
                     stack.append(found[1])
-            elif isinstance(ref.scope, str) and ref.scope in ("target", "other", "left",
-                                                              "right"):
+            elif ref.scope in ("target", "other"):
                 external.add(unparse(ref))
     return internal, external

@@ -65,7 +65,7 @@ _log = logging.getLogger(__name__)
 #: A compiled expression: ``fn(scope, target, busy) -> value``.
 Fn = Callable[[Any, Any, set], Any]
 
-_TARGET_NAMES = frozenset({"target", "other", "left", "right"})
+_TARGET_NAMES = frozenset({"target", "other"})
 
 
 class AdBase(Record):
@@ -177,7 +177,9 @@ def _keyword_scope(word: str, scope: AdBase, target: Any) -> Any:
         return scope
     if word == "parent":
         return UNDEFINED if scope._lexparent is None else scope._lexparent
-    return _root(scope)  # root, toplevel
+    # root, toplevel: in a match, the root is HTCondor's MatchClassAd wrapper,
+    # which holds no attributes of ours.
+    return UNDEFINED if target is not None else _root(scope)
 
 
 def resolve_name(lname: str, scope: AdBase, target: Any, busy: set, run: Runner) -> Any:
@@ -203,9 +205,7 @@ def resolve_name(lname: str, scope: AdBase, target: Any, busy: set, run: Runner)
     return UNDEFINED
 
 
-_SCOPE_WORDS = frozenset(
-    {"my", "target", "other", "left", "right", "parent", "root", "toplevel", "self"}
-)
+_SCOPE_WORDS = frozenset({"my", "target", "other", "parent", "root", "toplevel", "self"})
 
 
 def _select(base: Any, lname: str, target: Any, busy: set, run: Runner) -> Any:
@@ -379,34 +379,36 @@ def _special_unparse(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
                      run: Runner) -> Any:
     if len(args) != 1 or args[0].__class__ is not AttrRef:
         return ERROR
-    from ._unparse import unparse
+    from ._unparse import unparse_pretty
 
     node = _ref_node(args[0], scope, target)
-    return "" if node is None else unparse(node)
+    return "" if node is None else unparse_pretty(node)
 
 
 def _special_unresolved(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
                         run: Runner) -> Any:
+    """The names *attr*'s expression uses that the ad does not define (a
+    comma-separated string), or with a regex: whether any of them matches."""
     if not 1 <= len(args) <= 2 or args[0].__class__ is not AttrRef:
         return ERROR
     node = _ref_node(args[0], scope, target)
     if node is None:
         return UNDEFINED
     names = sorted({r.name for r in iter_refs(node) if r.base is None and not r.absolute
-                    and resolve_name(r.name.lower(), scope, target, set(busy), run)
-                    is UNDEFINED})
-    if len(args) == 2:
-        pattern = run(args[1], scope, target, busy)
-        if pattern.__class__ is not str:
-            return ERROR
-        import re
+                    and r.name.lower() not in _SCOPE_WORDS
+                    and _ref_node(r, scope, None) is None})
+    if len(args) == 1:
+        return ",".join(names)
+    pattern = run(args[1], scope, target, busy)
+    if pattern.__class__ is not str:
+        return ERROR
+    import re
 
-        try:
-            rx = re.compile(pattern)
-        except re.error:
-            return ERROR
-        names = [n for n in names if rx.search(n)]
-    return ",".join(names) if names else UNDEFINED
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return ERROR
+    return any(rx.search(n) for n in names)
 
 
 def _each_context(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
@@ -496,6 +498,8 @@ def evaluate_reference(node: Node, scope: Any, target: Any, busy: set) -> Any:
                 return attribute_value(target, lname, None, busy, run)
             return UNDEFINED
         if ref.absolute:
+            if target is not None:  # see _keyword_scope
+                return UNDEFINED
             return attribute_value(_root(scope), lname, target, busy, run)
         if where is None:
             return resolve_name(lname, scope, target, busy, run)
@@ -644,7 +648,9 @@ def _compile_ref(ref: AttrRef) -> Fn:
     run = _run_compiled
     if ref.absolute:
         def root_ref(s: Any, t: Any, k: set) -> Any:
-            return UNDEFINED if s is None else attribute_value(_root(s), lname, t, k, run)
+            if s is None or t is not None:  # see _keyword_scope
+                return UNDEFINED
+            return attribute_value(_root(s), lname, t, k, run)
 
         return root_ref
     where = ref.scope

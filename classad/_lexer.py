@@ -207,8 +207,8 @@ def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
             continue
         elif kind == "qname":
             name = unescape_string(raw[1:-1])
-            if not name:
-                raise ClassAdSyntaxError("empty or invalid quoted attribute name", text, start)
+            if name is None:
+                raise ClassAdSyntaxError("NUL character in a quoted attribute name", text, start)
             append(("NAME", intern(name), start, end))
         elif kind == "dot":
             append(("DOT", ".", start, end))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import logging
 import re
+import sys
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -190,16 +191,26 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return (c[0][1], c[2])
 
     def record(self, c: list[Any]) -> Node:
-        attrs = []
+        # HTCondor keeps one attribute per name (any case): the first
+        # spelling and position, the last value.
+        attrs: list[tuple[str, Node]] = []
+        where: dict[str, int] = {}
         prev_was_def = False
         for item in c[1:-1]:
             if len(item) == 2:  # an attrdef; tokens are 4-tuples
                 if prev_was_def:
                     raise _ParseFailure("missing ';' between attributes", c[0][2])
-                attrs.append(item)
+                low = item[0].lower()
+                if low in where:
+                    attrs[where[low]] = (attrs[where[low]][0], item[1])
+                else:
+                    where[low] = len(attrs)
+                    attrs.append(item)
                 prev_was_def = True
             else:
                 prev_was_def = False
+        if not attrs and len(c) > 2:
+            raise _ParseFailure("';' in an empty ClassAd", c[1][2])
         return RecordExpr(attrs)
 
     def binop(self, c: list[Any]) -> Node:
@@ -375,31 +386,30 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
         raise ClassAdSyntaxError(f"cannot parse expression ({exc})", text, 0) from None
 
 
-_OLD_LINE = re.compile(
-    r"\s*([A-Za-z_][A-Za-z0-9_]*|'(?:[^'\\]|\\.)*')\s*=(?![=?!])\s*(.*?)\s*\Z", re.DOTALL
-)
-
-
 def parse_old_line(line: str) -> tuple[str, Node] | None:
-    """``Name = expr`` of old syntax, or ``None`` for a line HTCondor's lenient
-    old-syntax reader would drop (blank, comment, malformed)."""
-    m = _OLD_LINE.match(line)
-    if m is None:
-        return None
-    name = m.group(1)
-    if name[0] == "'":
-        from ._lexer import unescape_string
+    """``Name = expr`` of old syntax, or ``None`` for a line HTCondor's
+    old-syntax reader rejects.
 
-        unq = unescape_string(name[1:-1])
-        if not unq:
-            return None
-        name = unq
-    elif name.lower() in ("true", "false", "undefined", "error", "is", "isnt"):
+    As in HTCondor, the name is everything before the first ``=`` (taken
+    literally, so ``'a b'`` keeps its quotes), and the value ends at a
+    ``;`` (``a = 1; b = 2`` defines only ``a``).
+    """
+    eq = line.find("=")
+    if eq <= 0:
         return None
+    name = line[:eq].strip()
+    if not name:
+        return None
+    text = line[eq + 1:]
     try:
-        return name, parse_expression(m.group(2), old=True)
+        toks = tokenize(text, is_strict(), old=True)
+        for n, tok in enumerate(toks):
+            if tok[0] == "SEMI":
+                del toks[n:]
+                break
+        return sys.intern(name), parse_tokens(toks, text)
     except ClassAdSyntaxError:
-        _log.debug("old-syntax line dropped: %r", line)
+        _log.debug("old-syntax line rejected: %r", line)
         return None
 
 

@@ -4,7 +4,8 @@ Three syntaxes, as HTCondor reads them:
 
 * new: ``[ a = 1; b = "x" ]`` ads one after another;
 * old: one ``Name = expr`` per line, ads separated by blank lines, ``#``
-  comment lines; lenient, a line that does not parse is dropped;
+  comment lines; lenient like HTCondor's reader: an ad ends quietly at its
+  first line that does not parse;
 * JSON: handed to :mod:`classad._json`.
 
 ``ParserType.Auto`` looks at the first significant character: ``[`` is new
@@ -82,6 +83,7 @@ def _resolve(parser: Any, text: str, pos: int = 0) -> ParserType:
 def _old_ads(text: str) -> Iterator[tuple[ClassAd, int]]:
     """Old-syntax ads separated by blank lines, with their end offsets."""
     ad: ClassAd | None = None
+    broken = False  # HTCondor stops reading an ad at its first bad line
     offset = 0
     for line in text.splitlines(keepends=True):
         offset += len(line)
@@ -90,14 +92,18 @@ def _old_ads(text: str) -> Iterator[tuple[ClassAd, int]]:
             if ad is not None:
                 yield ad, offset
                 ad = None
+                broken = False
             continue
         if stripped.startswith("#"):
             continue
-        parsed = parse_old_line(stripped)
         if ad is None:
             ad = ClassAd()
+        if broken:
+            continue
+        parsed = parse_old_line(stripped)
         if parsed is None:
-            _log.debug("dropping old-syntax line %r", stripped)
+            _log.debug("old-syntax ad ends at bad line %r", stripped)
+            broken = True
             continue
         name, node = parsed
         low = name.lower()

@@ -91,7 +91,7 @@ def quote_name(name: str, scoped: bool = False) -> str:
     """*name* as an attribute name, quoted with ``'…'`` when the lexer would
     not read it back as that name.  After a dot (*scoped*) HTCondor prints
     any identifier-shaped name bare, keywords and ``parent`` included."""
-    if _IDENT.match(name) and (scoped or (
+    if name and _IDENT.match(name) and (scoped or (
             name.lower() not in _RESERVED and name.lower() != "parent")):
         return name
     return "'" + _escape(name, "'") + "'"

@@ -138,4 +138,4 @@ class Record(ABC):
 
 
 #: Any value in the internal representation.
-ClassAdValue = Union[int, float, str, bool, Value, AbsTime, RelTime, tuple, Record]
+ClassAdValue = Union[int, float, str, bool, Value, AbsTime, RelTime, tuple, Record]  # noqa: UP007

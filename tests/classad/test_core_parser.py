@@ -130,9 +130,11 @@ SYNTAX_ERRORS = [
     "\"unterminated",
     "1 @ 2",
     "010",
-    "'' ",
     "[true = 1]",
     "a ? b",
+    "a ?: -b",
+    "a ?: !b",
+    "[;]",
 ]
 
 
@@ -206,7 +208,8 @@ def _shape(node):
     ("a * b ?: c", "(a * (b ?: c))"),
     ("-a.b", "(-a.b)"),
     ("-a ?: b", "(-(a ?: b))"),
-    ("a ?: -b", "(a ?: (-b))"),
+    ("a ?: -1", "(a ?: -1)"),
+    ("a ?: b.c[0]", "(a ?: b.c[0])"),
     ("a ? b : c ? d : e", "(a ? b : (c ? d : e))"),
     ("a ? b ? c : d : e", "(a ? (b ? c : d) : e)"),
     ("a || b ? c : d", "((a || b) ? c : d)"),
@@ -266,8 +269,12 @@ def test_old_syntax_string_escapes():
 
 
 def test_old_syntax_is_lenient():
-    ad = classad.parse_one("garbage here\nA = 1\nb = 2; c = 3\n", classad.ParserType.Old)
-    assert dict(ad.items()) == {"A": 1}
+    ad = classad.parse_one("A = 1\nb = 2; c = 3\ngarbage here\nd = 4\n", classad.ParserType.Old)
+    assert dict(ad.items()) == {"A": 1, "b": 2}
+    assert dict(classad.parse_one("garbage here\na = 1\n", classad.ParserType.Old)) == {}
+    ads = list(classad.parse_ads("a = 1\nbad =\nc = 3\n\nd = 4\n", classad.ParserType.Old))
+    assert [dict(a.items()) for a in ads] == [{"a": 1}, {"d": 4}]
+    assert list(classad.parse_one("'a b' = 1\n", classad.ParserType.Old)) == ["'a b'"]
 
 
 def test_new_syntax_record_rules():

@@ -37,7 +37,7 @@ SCOPED = [
     ("TARGET.Requirements", True, True),
     ("nested.a", 1024, 1024),
     ("nested.b", 5, 5),
-    ("nested.c", 5, 5),
+    ("nested.c", UNDEFINED, UNDEFINED),  # with a target, root is the match wrapper
     ("nested.d", 1024, 1024),
     ("nested.nope", UNDEFINED, UNDEFINED),
     ("cyc1", UNDEFINED, UNDEFINED),
