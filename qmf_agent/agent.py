@@ -308,6 +308,10 @@ class Agent:
         except QmfError as err:
             self._refuse(message, reply_to, err)
             return
+        except Exception:  # a body no codec path foresaw: still one answer
+            log.exception("could not decode a %r message", message.opcode)
+            self._refuse(message, reply_to, ParameterInvalid("malformed request body"))
+            return
         if isinstance(request, (SubscribeRefresh, SubscribeCancel)):
             self._answer(message, reply_to, lambda: self._refresh_or_cancel(request))
             return
@@ -460,9 +464,9 @@ class Agent:
                         kind="_data",
                         hash=sid.hash if sid else None,
                     ):
-                        bound = self._bound.get(cls.name.lower())
-                        if bound is not None:
-                            targets.append((bound, None))
+                        served = self._bound.get(cls.name.lower())
+                        if served is not None:
+                            targets.append((served, None))
         return _Plan(query.what, targets, matcher, query.projection, query.limit)
 
     def _run_plan(
@@ -690,7 +694,7 @@ class Agent:
 
     def changed(self, class_name: str, key: str) -> None:
         """AgentSink: object *key* was created or changed."""
-        lower = class_name.lower()
+        lower = str(class_name).lower()
         if lower not in self._bound:
             log.warning("changed() for unbound class %r ignored", class_name)
             return
@@ -703,7 +707,7 @@ class Agent:
 
     def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
         """AgentSink: object *key* is gone; *state* is published once."""
-        lower = class_name.lower()
+        lower = str(class_name).lower()
         if lower not in self._bound:
             log.warning("deleted() for unbound class %r ignored", class_name)
             return
@@ -718,15 +722,20 @@ class Agent:
 
     def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
         """AgentSink: publish event *name* on its topic subject now."""
-        cls = self.schema.get_event(name)
+        cls = self.schema.get_event(str(name))
         if cls is None:
             log.error("event %r is not in schema %s; not published", name, self.schema.package)
             return
         if not isinstance(severity, int) or not 0 <= severity <= 7:
             log.warning("event %s: severity %r is not 0..7; using 6 (info)", cls.name, severity)
             severity = 6
+        try:
+            event_values = dict(values)
+        except (TypeError, ValueError):
+            log.error("event %s: values must be a mapping, not %r; not published", name, values)
+            return
         item = {
-            "_values": dict(values),
+            "_values": event_values,
             "_schema_id": cls.schema_id,
             "_timestamp": time.time_ns(),
             "_severity": severity,

@@ -345,3 +345,11 @@ def test_subscription_survives_a_failing_binding(
     with caplog.at_level(logging.ERROR):
         agent.tick(5.0)
     assert "store offline" in caplog.text and agent.subscription_count == 1
+
+
+def test_event_values_must_be_a_mapping(
+    broker: MemoryBroker, agent: Agent, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = Topic(broker, "agent.ind.event.#")
+    agent.event("JobSubmitted", 5)  # type: ignore[arg-type]
+    assert events.messages == [] and "must be a mapping" in caplog.text

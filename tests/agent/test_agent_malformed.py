@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -362,3 +363,22 @@ json_values = st.recursive(
 def test_hypothesis_bodies(harness: Harness, opcode: Any, body: Any) -> None:
     check_one_answer(harness, msg(opcode, body))
     still_serves(harness)
+
+
+class Hostile(Mapping[str, Any]):
+    """A body whose lookups blow up in ways no codec path expects."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["_what"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, key: str) -> Any:
+        raise ZeroDivisionError("hostile")
+
+
+def test_unforeseen_decode_failure_still_answers(harness: Harness) -> None:
+    (answer,) = harness.ask(msg(p.QUERY_REQUEST, Hostile()))
+    error = from_wire(answer.body)
+    assert error.code == 4 and error.text == "malformed request body"

@@ -116,7 +116,7 @@ def _classad_ready() -> bool:
         ('eval(strcat("Own", "er")) == "alice"', True),
         ("Nope =?= undefined", True),
         ('strcat(Owner, "x") == "alicex"', True),
-        ("Held == false && Cmd != \"\"", True),
+        ('Held == false && Cmd != ""', True),
     ],
 )
 def test_classad_constraints(text: str, expected: bool) -> None:
