@@ -124,6 +124,8 @@ class Peer(Handler):
             collections.deque()
         )
         self._conn: Any = None
+        self._closing: Any = None
+        self._closed = threading.Event()
         self._relay = False
         self._stopping = False
         self._delay = 0.0
@@ -152,12 +154,18 @@ class Peer(Handler):
             self.stop()
             raise TransportError(f"cannot connect to {self.url}: {why} (waited {timeout} s)")
 
-    def stop(self) -> None:
-        """Close the connection (not waiting for a broker's answer) and the thread."""
+    def stop(self, linger: float = 2.0) -> None:
+        """Close the connection and the thread.
+
+        Waits up to *linger* seconds for the peer to answer the close (so a
+        broker sees a clean close, not a dropped socket); links are never
+        closed one by one -- RabbitMQ does not answer a link's detach.
+        """
         try:
             self._loop.call(self._close, timeout=5.0)
         except Exception as exc:
             log.debug("%s stop: %s", self.url, exc)
+        self._closed.wait(linger)
         self._loop.stop()
 
     @property
@@ -215,8 +223,11 @@ class Peer(Handler):
         self._stopping = True
         self.ready.clear()
         if self._conn is not None:
+            self._closing = self._conn
             self._conn.close()
             self._conn = None
+        else:
+            self._closed.set()
 
     def _retry_later(self) -> None:
         if self._stopping:
@@ -278,8 +289,16 @@ class Peer(Handler):
 
     @guarded
     def on_transport_closed(self, event: Any) -> None:
-        if event.connection is not None and event.connection == self._conn:
+        if event.connection is None:
+            return
+        if event.connection == self._conn:
             self._lost(self.error or "connection closed")
+        elif event.connection == self._closing:
+            self._closed.set()
+
+    def on_connection_closed(self, event: Any) -> None:
+        if event.connection == self._closing:
+            self._closed.set()
 
     @guarded
     def on_connection_error(self, event: Any) -> None:
