@@ -12,6 +12,24 @@ and what was expected.
 Class, method and argument names are matched case-insensitively (the
 ClassAd world is case-insensitive and consoles of two generations spell
 them differently); what the binding sees is always the schema's spelling.
+
+The document (``schemas/mrg.grid.json``)::
+
+    {"package": "mrg.grid", "desc": "...",
+     "groups": {"daemon": {"properties": [...], "statistics": [...]}},
+     "common_methods": [echo],                  # added to every class
+     "classes": {"job": {"desc": "...", "groups": ["daemon"]?,
+                         "properties": [{"name", "type", "access"?, "desc",
+                                         "unit"?, "index"?, "optional"?}],
+                         "statistics": [{"name", "type", "desc", "unit"?}],
+                         "methods": [{"name", "desc", "arguments": [
+                             {"name", "type", "dir": "I"|"O"|"IO", "desc",
+                              "default"?, "optional"?}]}]}},
+     "events": {"JobHeld": {"desc", "severity": 0..7, "properties": [...]}}}
+
+Types are the protocol's (:data:`TYPES`).  An in argument without a
+default and not ``optional`` is required; an optional one without a
+default is simply absent from what the binding receives.
 """
 
 from __future__ import annotations
