@@ -16,7 +16,7 @@ import os
 import queue
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import classad
@@ -33,6 +33,7 @@ __all__ = ["Schedd", "job_selector", "TERMINAL_EVENTS"]
 log = logging.getLogger(__name__)
 
 SPOOL_CHUNK = 256 * 1024
+EDIT_BATCH = 1000
 TERMINAL_EVENTS = {"JobCompleted", "JobRemoved"}
 _ID = re.compile(r"\s*(\d+)\.(\d+)\s*")
 _CLUSTER = re.compile(r"\s*(\d+)\s*")
@@ -76,6 +77,27 @@ def job_selector(job_spec: Any) -> dict[str, Any]:
                   for m in (_ID.fullmatch(i) for i in ids) if m]
         return {"Constraint": " || ".join(terms)}
     raise ValueError(f"cannot select jobs with a {type(job_spec).__name__}")
+
+
+def _ids_constraint(ids: Sequence[str]) -> str:
+    """A constraint selecting the jobs with these ``cluster.proc`` ids."""
+    terms = [f"(ClusterId == {m.group(1)} && ProcId == {m.group(2)})"
+             for m in (_ID.fullmatch(i) for i in ids) if m]
+    return " || ".join(terms) or "false"
+
+
+def _spec_constraint(job_spec: Any) -> str:
+    sel = job_selector(job_spec)
+    return str(sel["Constraint"]) if "Constraint" in sel else _ids_constraint(sel["Jobs"])
+
+
+def _eval(ad: classad.ClassAd, name: str) -> Any:
+    """*name* evaluated in *ad*; None when it is missing or undefined."""
+    try:
+        value = ad.eval(name)
+    except KeyError:
+        return None
+    return None if isinstance(value, classad.Value) else value
 
 
 def _constraint_text(constraint: Any) -> str:
@@ -171,19 +193,29 @@ class Schedd(DaemonObject):
         count: int | None = None,
         spool: bool = False,
         ad_results: list[classad.ClassAd] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Queue jobs and return their cluster id.
 
         *description* is a job ClassAd (queued *count* times, default 1) or
-        a :class:`Submit` (its queue statements decide, unless *count* is
-        given).  With ``spool=True`` the jobs wait on hold until
-        :meth:`spool` sends their input files.  *ad_results*, if a list, is
-        filled with the queued jobs' ads.
+        a :class:`Submit` (its queue statements decide; *count* replaces
+        the N of a plain ``queue N``).  With ``spool=True`` the jobs wait
+        on hold until :meth:`spool` sends their input files.  *ad_results*,
+        if a list, is filled with the queued jobs' ads.  *progress* is
+        called as ``progress(done, total)`` while per-job values are set.
+
+        A description whose jobs differ (``$(Process)``, ``$(Cluster)``,
+        queue items) is queued as one cluster, on hold, in one request;
+        then each job's own values are set as literals, as condor_submit
+        writes them, and the cluster is released.
         """
+        per_job: dict[str, list[tuple[str, list[int]]]] = {}
         if isinstance(description, Submit):
-            ad, total = description.cluster_ad(count)
+            ad, total = description.first_job_ad(count)
             if self.session.user:
                 ad["Owner"] = self.session.user
+            per_job = description.per_job_values(0, count)
         elif isinstance(description, Mapping):
             ad = classad.ClassAd()
             ad.update(description)
@@ -192,19 +224,41 @@ class Schedd(DaemonObject):
             raise TypeError(f"submit() takes a ClassAd or a Submit, not {type(description).__name__}")
         if isinstance(total, bool) or not isinstance(total, int) or total < 1:
             raise ValueError(f"count must be a positive integer, got {count!r}")
+        held_by_user = ad.get("JobStatus") == 5
         if spool:
             ad["JobStatus"] = 5
             ad["HoldReasonCode"] = 16
             ad["HoldReason"] = "Spooling input data files"
+        elif per_job and not held_by_user:
+            ad["JobStatus"] = 5
+            ad["HoldReasonCode"] = 15
+            ad["HoldReason"] = "submission in progress (per-job values being set)"
         out = self._invoke("Submit", Ad=ad, Count=total)
         first = str(out.get("Id", ""))
         m = re.match(r"(\d+)", first)
         if not m:
             raise ParameterInvalid(f"the scheduler answered Submit with no job id ({out!r})")
         cluster = int(m.group(1))
+        if per_job:
+            assert isinstance(description, Submit)
+            self._set_per_job(cluster, description.per_job_values(cluster, count), progress)
+            if not spool and not held_by_user:
+                self._invoke("Act", Action="Release", Constraint=f"ClusterId == {cluster}",
+                             Reason="submission complete")
         if ad_results is not None:
             ad_results.extend(self.query(f"ClusterId == {cluster}"))
         return cluster
+
+    def _set_per_job(self, cluster: int, values: dict[str, list[tuple[str, list[int]]]],
+                     progress: Callable[[int, int], None] | None) -> None:
+        calls = [(name, value, procs[i:i + EDIT_BATCH])
+                 for name, groups in values.items()
+                 for value, procs in groups
+                 for i in range(0, len(procs), EDIT_BATCH)]
+        for done, (name, value, procs) in enumerate(calls, 1):
+            self._invoke("Edit", Jobs=[f"{cluster}.{p}" for p in procs], Name=name, Value=value)
+            if progress is not None:
+                progress(done, len(calls))
 
     def act(self, action: JobAction | str, job_spec: Any, reason: str | None = None) -> classad.ClassAd:
         """Hold, release, remove, ... the selected jobs; returns the totals."""
@@ -239,7 +293,7 @@ class Schedd(DaemonObject):
         executable, ``In`` and ``TransferInput``, read relative to ``Iwd``)
         in chunks, then release them."""
         for ad in ads:
-            job_id = f"{ad.eval('ClusterId')}.{ad.eval('ProcId')}"
+            job_id = f"{_eval(ad, 'ClusterId')}.{_eval(ad, 'ProcId')}"
             for local, name in _input_files(ad):
                 self._send_file(job_id, local, name)
             self._invoke("Act", Action="Release", Jobs=[job_id], Reason="input files spooled")
@@ -264,13 +318,9 @@ class Schedd(DaemonObject):
     def retrieve(self, job_spec: Any) -> None:
         """Fetch the output files (``Out``, ``Err``, ``TransferOutput``) of
         the selected spooled jobs into their ``Iwd``."""
-        sel = job_selector(job_spec)
-        constraint = sel.get("Constraint") or " || ".join(
-            f"(ClusterId == {m.group(1)} && ProcId == {m.group(2)})"
-            for m in (_ID.fullmatch(i) for i in sel["Jobs"]) if m
-        )
+        constraint = _spec_constraint(job_spec)
         for ad in self.query(constraint) + self.history(constraint):
-            job_id = f"{ad.eval('ClusterId')}.{ad.eval('ProcId')}"
+            job_id = f"{_eval(ad, 'ClusterId')}.{_eval(ad, 'ProcId')}"
             for local, name in _output_files(ad):
                 self._fetch_file(job_id, name, local)
 
@@ -304,6 +354,16 @@ class Schedd(DaemonObject):
 
         with Session(self.url, handler=_Collect()) as session:
             session.getAgents()
+            # jobs that finished before the subscription was in place: their
+            # last event is replayed from the history (Replayed = true)
+            for job in sorted(pending):
+                for ad in self.history(_ids_constraint([job]), ["JobStatus", "Owner", "ExitCode"], 1):
+                    status = _eval(ad, "JobStatus")
+                    if status in (3, 4):
+                        values = {k: _eval(ad, k) for k in ("Owner", "ExitCode")}
+                        inbox.put(Event(self._target().getAgent(), {
+                            "_schema_id": {"_class_name": "JobCompleted" if status == 4 else "JobRemoved"},
+                            "_values": {"Id": job, "Replayed": True, **values}}))
             while True:
                 try:
                     event = inbox.get(timeout=timeout)
@@ -327,12 +387,9 @@ class Schedd(DaemonObject):
         returns their ads (a convenience for scripts and tests)."""
         deadline = time.monotonic() + timeout
         while True:
-            sel = job_selector(job_spec)
-            constraint = sel.get("Constraint") or " || ".join(
-                f"(ClusterId == {m.group(1)} && ProcId == {m.group(2)})"
-                for m in (_ID.fullmatch(i) for i in sel["Jobs"]) if m)
+            constraint = _spec_constraint(job_spec)
             ads = self.query(constraint) + self.history(constraint)
-            if ads and all(a.eval("JobStatus") in (3, 4, 5) for a in ads):
+            if ads and all(_eval(a, "JobStatus") in (3, 4, 5) for a in ads):
                 return ads
             if time.monotonic() > deadline:
                 raise RequestTimeout(f"jobs {job_spec} did not finish within {timeout:g}s")
@@ -340,7 +397,7 @@ class Schedd(DaemonObject):
 
 
 def _iwd_path(ad: classad.ClassAd, path: str) -> str:
-    iwd = ad.eval("Iwd")
+    iwd = _eval(ad, "Iwd")
     return path if os.path.isabs(path) else os.path.join(iwd if isinstance(iwd, str) else ".", path)
 
 
@@ -350,14 +407,14 @@ def _file_list(value: Any) -> list[str]:
 
 def _input_files(ad: classad.ClassAd) -> list[tuple[str, str]]:
     files: list[tuple[str, str]] = []
-    if ad.eval("TransferExecutable") is not False:
-        cmd = ad.eval("Cmd")
+    if _eval(ad, "TransferExecutable") is not False:
+        cmd = _eval(ad, "Cmd")
         if isinstance(cmd, str) and os.path.isfile(_iwd_path(ad, cmd)):
             files.append((_iwd_path(ad, cmd), os.path.basename(cmd)))
-    stdin = ad.eval("In")
+    stdin = _eval(ad, "In")
     if isinstance(stdin, str) and stdin != "/dev/null":
         files.append((_iwd_path(ad, stdin), os.path.basename(stdin)))
-    for p in _file_list(ad.eval("TransferInput")):
+    for p in _file_list(_eval(ad, "TransferInput")):
         files.append((_iwd_path(ad, p), os.path.basename(p)))
     return files
 
@@ -365,9 +422,9 @@ def _input_files(ad: classad.ClassAd) -> list[tuple[str, str]]:
 def _output_files(ad: classad.ClassAd) -> list[tuple[str, str]]:
     files: list[tuple[str, str]] = []
     for attr in ("Out", "Err"):
-        value = ad.eval(attr)
+        value = _eval(ad, attr)
         if isinstance(value, str) and value != "/dev/null":
             files.append((_iwd_path(ad, value), os.path.basename(value)))
-    for p in _file_list(ad.eval("TransferOutput")):
+    for p in _file_list(_eval(ad, "TransferOutput")):
         files.append((_iwd_path(ad, p), os.path.basename(p)))
     return files

@@ -124,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    elif not logging.getLogger().handlers:
+        # the transport logs reconnect attempts as warnings; a command's
+        # failure is reported once, by main(), not as a stream of log lines
+        logging.getLogger().addHandler(logging.NullHandler())
     ctx = Context(args)
     try:
         return int(args.func(ctx, args) or 0)
@@ -144,7 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def describe(e: BaseException, url: str) -> str:
-    """One line a user can act on, for any failure."""
+    """One line a user can act on, for any failure (a ClassAd syntax
+    error's excerpt-and-caret lines are left to ``--debug``)."""
+    text = _describe(e, url)
+    return text.splitlines()[0].rstrip(":") if text else type(e).__name__
+
+
+def _describe(e: BaseException, url: str) -> str:
     if isinstance(e, RequestTimeout):
         return f"no answer from an agent at {url} ({e.text}); is the agent running?"
     if isinstance(e, QmfError):
@@ -152,7 +162,8 @@ def describe(e: BaseException, url: str) -> str:
     if isinstance(e, (SubmitError, CliError)):
         return str(e)
     if isinstance(e, ConnectionError):
-        return f"cannot connect to {url}: {e}; is the agent running?"
+        text = str(e) if url in str(e) else f"cannot connect to {url}: {e}"
+        return f"{text}; is the agent running?"
     if isinstance(e, (ValueError, TypeError, KeyError, OSError)):
         return str(e) or type(e).__name__
     return f"{type(e).__name__}: {e} (use --debug for the traceback)"
@@ -161,7 +172,3 @@ def describe(e: BaseException, url: str) -> str:
 def usage_error(message: str) -> _UsageError:
     """For commands that find a usage problem after parsing (exit 2)."""
     return _UsageError(f"qmf: {message}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -115,23 +114,15 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
                 ctx.out.write(ad.print_old() if hasattr(ad, "print_old") else str(ad))
                 ctx.out.write("\n")
         return 0
-    ad, count = description.cluster_ad()
     schedd = ctx.schedd()
     results: list[classad.ClassAd] = []
-    progress = Progress(count, f"submitting {count} jobs", force=False)
-    stop = threading.Event()
-    if count >= BIG_QUEUE and progress.enabled:
-        def tick() -> None:
-            while not stop.wait(0.2):
-                progress.update(0)
-
-        threading.Thread(target=tick, daemon=True).start()
-    try:
-        cluster = schedd.submit(description, spool=args.spool, ad_results=results if args.spool else None)
-    finally:
-        stop.set()
-    if count >= BIG_QUEUE:
-        progress.finish()
+    count = description.job_count()
+    bar = Progress(count, f"submitting {count} jobs") if count >= BIG_QUEUE else None
+    cluster = schedd.submit(description, spool=args.spool, ad_results=results if args.spool else None,
+                            progress=(lambda done, total: bar.update(done * count // max(total, 1)))
+                            if bar else None)
+    if bar is not None:
+        bar.finish()
     if args.spool:
         schedd.spool(results)
     if ctx.json:

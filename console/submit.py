@@ -2,20 +2,16 @@
 
 A submit description is a small script: ``key = value`` commands set
 macros, and each ``queue`` statement emits jobs from the commands set so
-far.  :class:`Submit` parses it once (errors name the line) and produces the
-job ads two ways:
+far.  :class:`Submit` parses it once (errors name the line) and produces
+concrete job ads, as ``condor_submit -dump`` shows them: :meth:`Submit.jobs`
+gives one ClassAd per job for a given cluster id.
 
-* :meth:`Submit.jobs` gives one concrete ClassAd per job for a known
-  cluster id, exactly as ``condor_submit -dump`` would (``$(Cluster)`` and
-  ``$(Process)`` substituted as text);
-* :meth:`Submit.cluster_ad` gives what :meth:`console.Schedd.submit` sends:
-  ONE ad plus a count.  The agent assigns the cluster id when it queues the
-  jobs, so ``$(Cluster)`` and ``$(Process)`` become references to the job's
-  own ``ClusterId`` / ``ProcId`` (``output = out.$(Process)`` becomes
-  ``Out = strcat("out.", ProcId)``), and an attribute that differs between
-  the items of ``queue X in (...)`` becomes a list indexed by ``ProcId``.
-  That keeps a whole submit file one cluster and one round trip, however
-  many jobs it queues.
+The agent assigns the cluster id when it queues the jobs, so
+:meth:`console.Schedd.submit` sends :meth:`Submit.first_job_ad` with a
+count (one request for the whole cluster) and then sets the values that
+differ per job -- ``output = out.$(Process)``, ``$(Cluster)``, queue items
+-- as literals (:meth:`Submit.per_job_values`), which is what condor_submit
+writes into each job too.
 
 Commands that are not submit commands are plain macros (usable as
 ``$(name)``), as in condor_submit.  ``+Attr = expr`` and ``MY.Attr = expr``
@@ -41,9 +37,6 @@ __all__ = ["Submit", "SubmitError", "QueueStatement"]
 
 log = logging.getLogger(__name__)
 
-_CLUSTER = "\x00C\x00"
-_PROCESS = "\x00P\x00"
-_SENTINEL = re.compile("\x00([CP])\x00")
 _MAX_DEPTH = 32
 
 UNIVERSES = {
@@ -319,6 +312,10 @@ class Submit(MutableMapping[str, str]):
             return self._queues
         return [QueueStatement(1, [], None, self._snapshot(), 0)]
 
+    def job_count(self) -> int:
+        """How many jobs the queue statements make (reads item files)."""
+        return sum(q.count * len(self._resolve_items(q)) for q in self.queues())
+
     def itemdata(self) -> list[dict[str, str]]:
         """Every item row of every queue statement, in order."""
         return [row for q in self.queues() for row in self._resolve_items(q)]
@@ -327,20 +324,32 @@ class Submit(MutableMapping[str, str]):
         return p if os.path.isabs(p) else os.path.join(self.base_dir, p)
 
     # -- job ads ---------------------------------------------------------
-    def _proc_exprs(self, cluster: int | None) -> list[dict[str, str]]:
-        """Per-job attribute -> ClassAd expression text.  With ``cluster``
-        ``None`` the cluster and process ids are left as references."""
+    def _queues_with(self, count: int | None) -> list[QueueStatement]:
+        queues = self.queues()
+        if count is None:
+            return queues
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise SubmitError(f"count must be a positive integer, got {count!r}")
+        if len(queues) != 1 or queues[0].items is not None:
+            raise SubmitError(
+                "count can replace only a single plain 'queue N' statement, not item lists or several queues")
+        q = queues[0]
+        return [QueueStatement(count, q.variables, q.items, q.commands, q.line)]
+
+    def _proc_exprs(self, cluster: int, count: int | None = None) -> list[dict[str, str]]:
+        """Per-job attribute -> ClassAd expression text, for jobs queued
+        into *cluster*; *count* replaces the count of a plain queue."""
         out: list[dict[str, str]] = []
         proc = 0
-        for q in self.queues():
+        for q in self._queues_with(count):
             rows = self._resolve_items(q)
             for index, row in enumerate(rows):
                 for step in range(q.count):
                     specials = {
-                        "cluster": _CLUSTER if cluster is None else str(cluster),
-                        "clusterid": _CLUSTER if cluster is None else str(cluster),
-                        "process": _PROCESS if cluster is None else str(proc),
-                        "procid": _PROCESS if cluster is None else str(proc),
+                        "cluster": str(cluster),
+                        "clusterid": str(cluster),
+                        "process": str(proc),
+                        "procid": str(proc),
                         "step": str(step),
                         "itemindex": str(index),
                         "row": str(index),
@@ -351,42 +360,55 @@ class Submit(MutableMapping[str, str]):
                     proc += 1
         return out
 
-    def jobs(self, cluster: int = 1) -> list[classad.ClassAd]:
+    def jobs(self, cluster: int = 1, count: int | None = None) -> list[classad.ClassAd]:
         """One concrete job ad per job, as queued into cluster *cluster*."""
         ads = []
-        for proc, exprs in enumerate(self._proc_exprs(cluster)):
+        for proc, exprs in enumerate(self._proc_exprs(cluster, count)):
             ad = _to_ad(exprs)
             ad["ClusterId"] = cluster
             ad["ProcId"] = proc
             ads.append(ad)
         return ads
 
-    def cluster_ad(self, count: int | None = None) -> tuple[classad.ClassAd, int]:
-        """The one ad and count :meth:`console.Schedd.submit` sends.
-
-        Attributes that differ between jobs become ``{v0, v1, ...}[ProcId]``
-        (the agent numbers a new cluster's jobs from 0).  *count*, if
-        given, replaces the number of jobs; it is refused when the jobs
-        differ (items), since it would be unclear which job to repeat.
-        """
-        procs = self._proc_exprs(None)
+    def first_job_ad(self, count: int | None = None) -> tuple[classad.ClassAd, int]:
+        """What :meth:`console.Schedd.submit` sends: the first job's ad
+        (without ids) and how many jobs to queue.  Values that differ
+        between jobs are then set per job (:meth:`per_job_values`)."""
+        procs = self._proc_exprs(0, count)
         if not procs:
             raise SubmitError("the description queues no jobs (an empty item list?)")
-        names: list[str] = []
-        for p in procs:
-            names.extend(n for n in p if n not in names)
-        folded: dict[str, str] = {}
-        for name in names:
-            values = [p.get(name, "undefined") for p in procs]
-            if all(v == values[0] for v in values):
-                folded[name] = values[0]
-            else:
-                folded[name] = "{ " + ", ".join(values) + " }[ProcId]"
-        if count is None:
-            return _to_ad(folded), len(procs)
-        if len(procs) > 1 and any(p != procs[0] for p in procs):
-            raise SubmitError("count cannot be given for a description whose jobs differ (queue ... in/from/matching)")
-        return _to_ad(folded), count
+        return _to_ad(procs[0]), len(procs)
+
+    def per_job_values(self, cluster: int, count: int | None = None) -> dict[str, list[tuple[str, list[int]]]]:
+        """The attributes whose value depends on the job (its ids or its
+        queue item), each with its values and the procs that get them.
+
+        An attribute is per-job when it differs between the jobs, or when
+        it changes with the cluster id (``$(Cluster)``).
+        """
+        here = self._proc_exprs(cluster, count)
+        other = self._proc_exprs(cluster + 1, count)
+        out: dict[str, list[tuple[str, list[int]]]] = {}
+        for name in _names(here):
+            values = [p.get(name, "undefined") for p in here]
+            if all(v == values[0] for v in values) and values == [p.get(name, "undefined") for p in other]:
+                continue
+            groups: dict[str, list[int]] = {}
+            for proc, value in enumerate(values):
+                groups.setdefault(value, []).append(proc)
+            out[name] = list(groups.items())
+        return out
+
+
+def _names(procs: list[dict[str, str]]) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    for p in procs:
+        for n in p:
+            if n not in seen:
+                seen.add(n)
+                names.append(n)
+    return names
 
 
 def _check_key(key: str, line: int) -> None:
@@ -492,9 +514,9 @@ class _JobBuilder:
         if exe is None or not exe[0]:
             raise SubmitError("the description has no 'executable'", self.q.line)
         cmd = exe[0] if os.path.isabs(exe[0]) else os.path.normpath(os.path.join(iwd, exe[0]))
-        a["Cmd"] = _string(cmd)
-        a["Iwd"] = _string(iwd)
-        a["Owner"] = _string(_owner())
+        a["Cmd"] = classad.quote(cmd)
+        a["Iwd"] = classad.quote(iwd)
+        a["Owner"] = classad.quote(_owner())
         universe = self.value("universe")
         uni = universe[0].strip().lower() if universe else "vanilla"
         if uni not in UNIVERSES:
@@ -504,14 +526,14 @@ class _JobBuilder:
             )
         a["JobUniverse"] = str(UNIVERSES[uni])
         for std in ("In", "Out", "Err"):
-            a[std] = _string("/dev/null")
+            a[std] = classad.quote("/dev/null")
         args = self.value("arguments")
         if args:
             self._arguments(*args)
         for command, attr in _STRING_COMMANDS.items():
             got = self.value(command)
             if got is not None:
-                a[attr] = _string(got[0])
+                a[attr] = classad.quote(got[0])
         for command, attr in _EXPR_COMMANDS.items():
             got = self.value(command)
             if got is not None:
@@ -519,7 +541,7 @@ class _JobBuilder:
         for command, attr in _UPPER_COMMANDS.items():
             got = self.value(command)
             if got is not None:
-                a[attr] = _string(got[0].strip().upper())
+                a[attr] = classad.quote(got[0].strip().upper())
         a.setdefault("Requirements", "true")
         self._resources()
         self._environment()
@@ -535,7 +557,7 @@ class _JobBuilder:
         got = self.value("hold")
         if got is not None and _truth(got[0], got[1], "hold"):
             a["JobStatus"] = "5"
-            a["HoldReason"] = _string("submitted on hold at user's request")
+            a["HoldReason"] = classad.quote("submitted on hold at user's request")
             a["HoldReasonCode"] = "15"
         for key, (raw, line, written) in self.q.commands.items():
             if key.startswith("+") or key.startswith("my."):
@@ -547,11 +569,11 @@ class _JobBuilder:
         text = text.strip()
         if not text:
             raise SubmitError(f"{command} has an empty value", line)
-        text = _symbolic_expr(text)
         try:
             classad.ExprTree(text)
         except ValueError as e:
-            raise SubmitError(f"{command} is not a ClassAd expression: {e}", line) from None
+            reason = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+            raise SubmitError(f"{command} is not a ClassAd expression: {reason}", line) from None
         return text
 
     def _arguments(self, text: str, line: int) -> None:
@@ -564,9 +586,9 @@ class _JobBuilder:
                 words = shlex.split(inner)
             except ValueError as e:
                 raise SubmitError(f"arguments: {e}", line) from None
-            self.attrs["Arguments"] = _string(" ".join(_quote_arg(w) for w in words))
+            self.attrs["Arguments"] = classad.quote(" ".join(_quote_arg(w) for w in words))
         else:
-            self.attrs["Args"] = _string(stripped)
+            self.attrs["Args"] = classad.quote(stripped)
 
     def _resources(self) -> None:
         got = self.value("request_cpus")
@@ -614,7 +636,7 @@ class _JobBuilder:
         if got is not None:
             env.update(_parse_environment(*got))
         if env:
-            self.attrs["Environment"] = _string(
+            self.attrs["Environment"] = classad.quote(
                 " ".join(f"{k}={_quote_arg(v)}" for k, v in sorted(env.items()))
             )
 
@@ -674,57 +696,3 @@ def _parse_environment(text: str, line: int) -> dict[str, str]:
             raise SubmitError(f"environment: expected NAME=value, got {w!r}", line)
         env[name] = value
     return env
-
-
-def _string(text: str) -> str:
-    """The ClassAd expression for string *text*, which may hold cluster or
-    process references (then it is a ``strcat``)."""
-    parts = _SENTINEL.split(text)
-    if len(parts) == 1:
-        return classad.quote(text)
-    args: list[str] = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            args.append("ClusterId" if part == "C" else "ProcId")
-        elif part:
-            args.append(classad.quote(part))
-    return "strcat(" + ", ".join(args) + ")"
-
-
-def _symbolic_expr(text: str) -> str:
-    """Replace cluster/process references in expression text: bare ones by
-    attribute references, ones inside string literals by ``strcat``."""
-    if "\x00" not in text:
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            j = i + 1
-            while j < len(text) and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            literal = text[i:j + 1]
-            if "\x00" in literal:
-                pieces = _SENTINEL.split(literal[1:-1])
-                args = [
-                    ("ClusterId" if p == "C" else "ProcId") if i % 2 else f'"{p}"'
-                    for i, p in enumerate(pieces)
-                    if i % 2 or p
-                ]
-                out.append("strcat(" + ", ".join(args) + ")")
-            else:
-                out.append(literal)
-            i = j + 1
-            continue
-        if text.startswith(_CLUSTER, i):
-            out.append("ClusterId")
-            i += len(_CLUSTER)
-            continue
-        if text.startswith(_PROCESS, i):
-            out.append("ProcId")
-            i += len(_PROCESS)
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["AgentProcess", "free_port"]
+__all__ = ["AgentProcess", "free_port", "subprocess_env", "REPO"]
 
 CONFIG = """\
 HEARTBEAT_INTERVAL = 1
@@ -23,6 +23,18 @@ QMF_UPDATE_INTERVAL = 0.5
 NEGOTIATOR_INTERVAL = 0.5
 NUM_SLOTS = 2
 """
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for our child processes: this checkout first on the
+    path (whatever the editable install recorded), no inherited QMF_URL."""
+    env = {k: v for k, v in os.environ.items() if k != "QMF_URL"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
 
 
 def free_port() -> int:
@@ -45,12 +57,12 @@ class AgentProcess:
     def start(self, timeout: float = 30.0) -> AgentProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "qmf-grid.conf").write_text(CONFIG + self.extra_config)
-        env = {k: v for k, v in os.environ.items() if k != "QMF_URL"}
+        env = subprocess_env()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "qmf_agent", "--listen", f"127.0.0.1:{self.port}",
              "--state-dir", str(self.state_dir), "--name", f"test{self.port}"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.state_dir),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

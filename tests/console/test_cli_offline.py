@@ -22,7 +22,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     [
         ([], "required: COMMAND"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        (["q", "-limit"], "unrecognized arguments"),
+        (["q", "--bogus-option"], "unrecognized arguments"),
         (["daemon", "explode"], "invalid choice: 'explode'"),
         (["--timeout", "soon", "q"], "invalid float value"),
         (["call", "scheduler", "Query", "not-a-pair"], "expected NAME=VALUE"),

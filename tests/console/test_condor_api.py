@@ -9,7 +9,7 @@ import pytest
 
 import console as htcondor
 from console import Submit, classad
-from qmf_agent.errors import JobNotFound, QmfError
+from qmf_agent.errors import JobNotFound, QmfError, UnknownMethod
 
 
 @pytest.fixture
@@ -99,9 +99,13 @@ def test_submit_items_become_per_job_values(schedd, tmp_path):
 
 
 def test_history_and_watch(schedd):
-    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}))
-    names = [e.name for e in schedd.watch(f"{cluster}.0", timeout=30)]
-    assert names[-1] == "JobCompleted"
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "1"}))
+    events = list(schedd.watch(f"{cluster}.0", timeout=30))
+    assert events and events[-1].name == "JobCompleted"
+    assert all(e.Id == f"{cluster}.0" for e in events)
+    # a job that finished before anyone watched: its end is replayed from the history
+    (replayed,) = list(schedd.watch(f"{cluster}.0", timeout=5))
+    assert replayed.name == "JobCompleted" and replayed.Replayed is True and replayed.ExitCode == 0
     (ad,) = schedd.history(f"ClusterId == {cluster}", ["ClusterId", "JobStatus", "ExitCode"], 5)
     assert ad["JobStatus"] == 4 and ad["ExitCode"] == 0
 
@@ -125,6 +129,8 @@ def test_analyze_names_the_failing_clause(schedd):
     schedd.act(htcondor.JobAction.Remove, cluster)
 
 
+@pytest.mark.xfail(raises=UnknownMethod, strict=True,
+                   reason="the scheduler binding does not route SpoolFile/RetrieveFile to grid.spool yet")
 def test_spool_and_retrieve(schedd, tmp_path):
     (tmp_path / "input.txt").write_text("spooled input\n")
     ad_results: list[classad.ClassAd] = []

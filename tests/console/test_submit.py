@@ -14,16 +14,6 @@ def ev(ad: classad.ClassAd, name: str):
     return ad.eval(name)
 
 
-def cluster_eval(ad: classad.ClassAd, name: str, cluster: int, proc: int):
-    """Evaluate *name* in the folded cluster ad as the agent would for one proc."""
-    probe = classad.ClassAd()
-    for key in ad:
-        probe[key] = ad.lookup(key)
-    probe["ClusterId"] = cluster
-    probe["ProcId"] = proc
-    return probe.eval(name)
-
-
 BASIC = """
 # a comment
 executable     = /bin/echo
@@ -64,12 +54,23 @@ def test_commands_become_job_attributes(tmp_path):
     assert isinstance(ev(ad, "Owner"), str) and ev(ad, "Owner")
 
 
-def test_cluster_ad_refers_to_ids_instead_of_guessing_them(tmp_path):
-    ad, count = Submit(BASIC, base_dir=str(tmp_path)).cluster_ad()
+def test_first_job_ad_and_per_job_values(tmp_path):
+    sub = Submit(BASIC, base_dir=str(tmp_path))
+    ad, count = sub.first_job_ad()
     assert count == 3
-    assert cluster_eval(ad, "Out", 9, 2) == "out.9.2"
-    assert cluster_eval(ad, "Arguments", 9, 0) == "hello 'big world' 0"
-    assert cluster_eval(ad, "Foo", 9, 0) == "bar"
+    assert "ClusterId" not in ad and ev(ad, "Cmd") == "/bin/echo"
+    values = sub.per_job_values(9)
+    # what depends on the job: Arguments and Err ($(Process)), Out ($(Cluster) too)
+    assert set(values) == {"Arguments", "Out", "Err"}
+    assert values["Out"] == [('"out.9.0"', [0]), ('"out.9.1"', [1]), ('"out.9.2"', [2])]
+    same = Submit("executable = /bin/true\noutput = fixed.out\nqueue 5")
+    assert same.per_job_values(4) == {}
+    assert same.job_count() == 5
+
+
+def test_per_job_values_group_procs_with_the_same_value():
+    sub = Submit("executable = /bin/echo\narguments = $(x)\nqueue 2 x in (a, b)")
+    assert sub.per_job_values(1) == {"Args": [('"a"', [0, 1]), ('"b"', [2, 3])]}
 
 
 def test_relative_executable_and_initialdir(tmp_path):
@@ -110,9 +111,7 @@ def test_line_continuation_and_case_insensitive_commands():
 def test_queue_in_list_gives_one_job_per_item():
     sub = Submit("executable = /bin/echo\narguments = $(word)\nqueue word in (alpha, beta gamma)")
     assert [ev(a, "Args") for a in sub.jobs()] == ["alpha", "beta", "gamma"]
-    ad, count = sub.cluster_ad()
-    assert count == 3
-    assert [cluster_eval(ad, "Args", 5, p) for p in range(3)] == ["alpha", "beta", "gamma"]
+    assert sub.job_count() == 3
 
 
 def test_queue_in_multiline_list():
@@ -184,11 +183,14 @@ def test_submit_from_dict_and_keywords():
     assert len(sub.jobs()) == 1
 
 
-def test_count_override_only_for_identical_jobs():
-    ad, count = Submit("executable=/bin/true\nqueue").cluster_ad(count=7)
+def test_count_replaces_a_plain_queue_only():
+    ad, count = Submit("executable=/bin/true\noutput = o.$(Process)\nqueue").first_job_ad(count=7)
     assert count == 7
-    with pytest.raises(SubmitError, match="count cannot be given"):
-        Submit("executable=/bin/echo\narguments=$(x)\nqueue x in (a, b)").cluster_ad(count=3)
+    assert len(Submit("executable=/bin/true\nqueue 2").jobs(count=4)) == 4
+    with pytest.raises(SubmitError, match="count can replace only a single plain"):
+        Submit("executable=/bin/echo\narguments=$(x)\nqueue x in (a, b)").first_job_ad(count=3)
+    with pytest.raises(SubmitError, match="count must be a positive integer"):
+        Submit("executable=/bin/true\nqueue").first_job_ad(count=0)
 
 
 @pytest.mark.parametrize(
