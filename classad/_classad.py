@@ -63,7 +63,7 @@ def from_python(value: Any) -> Node:
     if isinstance(value, Node):
         return value
     if isinstance(value, ClassAd):
-        return RecordExpr([(value._names.get(k, k), n) for k, n in value._merged().items()])
+        return RecordExpr([(value._spelling(k), n) for k, n in value._merged().items()])
     if isinstance(value, Mapping):
         return RecordExpr([(_key(k), from_python(v)) for k, v in value.items()])
     if isinstance(value, _dt.datetime):
@@ -226,13 +226,8 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
             self.parent = parent
 
     def _load_record(self, record: RecordExpr) -> None:
-        exprs = self._exprs
-        names = self._names
         for name, node in record.attrs:
-            low = name.lower()
-            if low not in names:
-                names[low] = name
-            exprs[low] = node
+            self._set_node(name, node)
 
     # -- chaining ---------------------------------------------------------------
 
@@ -255,7 +250,7 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
     def own_items(self) -> Iterator[tuple[str, Any]]:
         """``(name, value)`` of the attributes stored in this ad itself."""
         for low, node in self._exprs.items():
-            yield self._names[low], _node_to_python(node, self)
+            yield self._spelling(low), _node_to_python(node, self)
 
     def _merged(self) -> dict[str, Node]:
         if self._chain is None:
@@ -273,17 +268,13 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
         return _node_to_python(node, self)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        low = _key(key).lower()
-        node = from_python(value)
-        self._names.setdefault(low, key)
-        self._exprs[low] = node
+        self._set_node(_key(key), from_python(value))
 
     def __delitem__(self, key: str) -> None:
         low = _key(key).lower()
         if low not in self._exprs:
             raise KeyError(key)
-        del self._exprs[low]
-        del self._names[low]
+        self._drop(low)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._all_names().values()))

@@ -25,6 +25,7 @@ Evaluation never raises for a language-level problem; those are values
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,24 +68,57 @@ Fn = Callable[[Any, Any, set], Any]
 
 _TARGET_NAMES = frozenset({"target", "other"})
 
+#: lower-case attribute name -> the first spelling this process has seen.
+SPELLINGS: dict[str, str] = {}
+_intern = sys.intern
+
 
 class AdBase(Record):
     """Attribute storage and scoping: what the evaluator needs of an ad.
 
-    ``_exprs`` maps lower-case names to nodes, ``_names`` lower-case names to
-    the spelling first given.  ``_chain`` is a chained parent ad (storage
-    fall-through: a proc ad over its cluster ad); ``_lexparent`` the
-    enclosing ad of a nested record (what ``parent.x`` and unscoped names
-    climb to).  The public :class:`classad.ClassAd` adds the Python API.
+    ``_exprs`` maps lower-case names (interned, so a thousand job ads share
+    one copy of each key) to nodes.  Spellings live in the process-wide
+    :data:`SPELLINGS` table (the first spelling seen of each name); an ad
+    whose own first spelling differs keeps it in ``_names``, which is None
+    for almost every ad - this halves the memory of a job ad.  ``_chain``
+    is a chained parent ad (storage fall-through: a proc ad over its cluster
+    ad); ``_lexparent`` the enclosing ad of a nested record (what
+    ``parent.x`` and unscoped names climb to).  The public
+    :class:`classad.ClassAd` adds the Python API.
     """
 
     __slots__ = ("_exprs", "_names", "_chain", "_lexparent", "__weakref__")
 
     def __init__(self) -> None:
         self._exprs: dict[str, Node] = {}
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str] | None = None
         self._chain: AdBase | None = None
         self._lexparent: AdBase | None = None
+
+    def _set_node(self, name: str, node: Node) -> None:
+        """Store *node* under *name*; a later spelling never replaces the first."""
+        low = name.lower()
+        exprs = self._exprs
+        if low not in exprs:
+            low = _intern(low)
+            if SPELLINGS.setdefault(low, name) != name:
+                if self._names is None:
+                    self._names = {}
+                self._names[low] = name
+        exprs[low] = node
+
+    def _drop(self, low: str) -> None:
+        del self._exprs[low]
+        if self._names is not None:
+            self._names.pop(low, None)
+
+    def _spelling(self, low: str) -> str:
+        names = self._names
+        if names is not None:
+            name = names.get(low)
+            if name is not None:
+                return name
+        return SPELLINGS[low]
 
     # -- what built-in functions use (classad._values.Record) ---------------
 
@@ -99,10 +133,9 @@ class AdBase(Record):
 
     def _all_names(self) -> dict[str, str]:
         """lower-case name -> spelling over this ad and its chain."""
-        if self._chain is None:
-            return self._names
-        merged = dict(self._chain._all_names())
-        merged.update(self._names)
+        merged = {} if self._chain is None else self._chain._all_names()
+        for low in self._exprs:
+            merged[low] = self._spelling(low)
         return merged
 
     def _find(self, lname: str) -> Node | None:
@@ -259,13 +292,8 @@ def _record_class() -> type[AdBase]:
 def make_record(node: RecordExpr, scope: AdBase | None) -> AdBase:
     """A record literal evaluated: a new ad whose lexical parent is *scope*."""
     ad = _record_class()()
-    exprs = ad._exprs
-    names = ad._names
     for name, value in node.attrs:
-        low = name.lower()
-        if low not in names:
-            names[low] = name
-        exprs[low] = value
+        ad._set_node(name, value)
     ad._lexparent = scope
     return ad
 
@@ -274,9 +302,7 @@ def record_from_dict(values: dict[str, Any]) -> AdBase:
     """A record returned by a built-in function (name -> internal value)."""
     ad = _record_class()()
     for name, value in values.items():
-        low = name.lower()
-        ad._names.setdefault(low, name)
-        ad._exprs[low] = value_node(value)
+        ad._set_node(name, value_node(value))
     return ad
 
 
@@ -285,7 +311,7 @@ def value_node(value: Any) -> Node:
     if value.__class__ is tuple:
         return ListExpr([value_node(v) for v in value])
     if isinstance(value, AdBase):
-        return RecordExpr([(value._names[k], n) for k, n in value._exprs.items()])
+        return RecordExpr([(value._spelling(k), n) for k, n in value._exprs.items()])
     return Literal(value)
 
 

@@ -386,6 +386,29 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
         raise ClassAdSyntaxError(f"cannot parse expression ({exc})", text, 0) from None
 
 
+_QUICK = re.compile(r'\s*(?:(-?[1-9][0-9]{0,17}|0)|"([^"\\\0]*)"|(true|false))\s*\Z', re.IGNORECASE)
+_TRUE, _FALSE = Literal(True), Literal(False)
+# Small integers are the commonest values in job ads; nodes are immutable,
+# so every ad can share one.
+_SMALL_INTS = {n: Literal(n) for n in range(-16, 1025)}
+
+
+def _quick_literal(text: str) -> Literal | None:
+    """A plain integer, escape-free string or boolean without the parser:
+    most job-ad values are one of these, and skipping the parse cache for
+    them keeps the cache for expressions worth caching."""
+    m = _QUICK.match(text)
+    if m is None:
+        return None
+    digits, string, boolean = m.groups()
+    if digits is not None:
+        n = int(digits)
+        return _SMALL_INTS.get(n) or Literal(n)
+    if string is not None:
+        return Literal(string)
+    return _TRUE if boolean.lower() == "true" else _FALSE
+
+
 def parse_old_line(line: str) -> tuple[str, Node] | None:
     """``Name = expr`` of old syntax, or ``None`` for a line HTCondor's
     old-syntax reader rejects.
@@ -401,6 +424,9 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
     if not name:
         return None
     text = line[eq + 1:]
+    quick = _quick_literal(text)
+    if quick is not None:
+        return sys.intern(name), quick
     try:
         toks = tokenize(text, is_strict(), old=True)
         for n, tok in enumerate(toks):

@@ -105,10 +105,7 @@ def _old_ads(text: str) -> Iterator[tuple[ClassAd, int]]:
             _log.debug("old-syntax ad ends at bad line %r", stripped)
             broken = True
             continue
-        name, node = parsed
-        low = name.lower()
-        ad._names.setdefault(low, name)
-        ad._exprs[low] = node
+        ad._set_node(*parsed)
     if ad is not None:
         yield ad, offset
 
@@ -144,18 +141,16 @@ def parse_one(source: str | IO[str] | Iterable[str],
     ones', as HTCondor's ``parseOne`` merges them)."""
     text = _text_of(source)
     kind = _resolve(parser, text)
-    merged = ClassAd()
     if kind is ParserType.Old:
         # Blank lines do not end the ad here: everything is one ad.
-        for ad, _end in _old_ads("\n".join(ln for ln in text.splitlines() if ln.strip())):
-            merged._exprs.update(ad._exprs)
-            for low, name in ad._names.items():
-                merged._names.setdefault(low, name)
-        return merged
-    for ad, _end in _READERS[kind](text):
-        merged._exprs.update(ad._exprs)
-        for low, name in ad._names.items():
-            merged._names.setdefault(low, name)
+        text = "\n".join(ln for ln in text.splitlines() if ln.strip())
+    ads = [ad for ad, _end in _READERS[kind](text)]
+    if len(ads) == 1:
+        return ads[0]
+    merged = ClassAd()
+    for ad in ads:
+        for low, node in ad._exprs.items():
+            merged._set_node(ad._spelling(low), node)
     return merged
 
 
