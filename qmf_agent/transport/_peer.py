@@ -325,6 +325,14 @@ class Peer(Handler):
         for key, value in list(self._senders.items()):
             if value is box:
                 del self._senders[key]
+        if getattr(link, "_qmf_counted", False):  # a receiver we wait for: say why
+            link._qmf_counted = False
+            self.error = f"{link.remote_source.address or 'link'} refused: " + (
+                cond.description if cond else "no reason given"
+            )
+            self._waiting_links -= 1
+            if self._waiting_links == 0 and self._conn is not None:
+                self._up()
 
     # -- container thread: links ------------------------------------------
 

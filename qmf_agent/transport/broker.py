@@ -23,6 +23,7 @@ from qmf_agent.message import Message
 from qmf_agent.protocol import LOCATE_SUBJECT, Route
 
 from ._convert import encode
+from ._loop import LoopClosed
 from ._peer import Peer, ReceiverSpec
 from ._security import Security
 
@@ -93,7 +94,10 @@ class BrokerLink:
         known yet: messages wait while the link is down).
         """
         route = Route(message.address, message.subject)
-        if self._peer.addressing is None:  # profile unknown: encode when it is
-            self._peer.send(route, message, logical=True)
-        else:
-            self._peer.send(route, encode(message, wrap_lists=self._peer.wrap_lists), logical=True)
+        data = message if self._peer.addressing is None else (  # unknown: encode later
+            encode(message, wrap_lists=self._peer.wrap_lists)
+        )
+        try:
+            self._peer.send(route, data, logical=True)
+        except LoopClosed:  # an agent's late answer after stop(): nowhere to go
+            log.debug("broker link stopped: dropped %s", message.opcode)

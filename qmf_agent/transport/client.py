@@ -33,7 +33,8 @@ from qmf_agent.message import Message
 from qmf_agent.protocol import LOCATE_SUBJECT, Route
 
 from ._convert import encode
-from ._peer import Peer, ReceiverSpec
+from ._loop import LoopClosed
+from ._peer import Peer, ReceiverSpec, TransportError
 from ._security import Security
 
 __all__ = ["Client", "Subscription"]
@@ -206,6 +207,8 @@ class Client:
 
     def _send(self, message: Message, route: Route, pending: _Pending, wait: float) -> str:
         """Stamp, register, encode and send; returns the correlation id."""
+        if not self._peer.loop.thread.is_alive():
+            raise TransportError(f"the client for {self.url} is closed")
         deadline = time.monotonic() + wait
         while not self._peer.ready.wait(0.05):
             if time.monotonic() >= deadline or self._peer.refused:
@@ -230,7 +233,11 @@ class Client:
         data = encode(outgoing, wrap_lists=self._peer.wrap_lists)
         with self._lock:
             self._pending[cid] = pending
-        self._peer.send(route, data)
+        try:
+            self._peer.send(route, data)
+        except LoopClosed:
+            self.end_stream(cid)
+            raise TransportError(f"the client for {self.url} is closed") from None
         return cid
 
     def _set_reply_to(self, address: str) -> None:

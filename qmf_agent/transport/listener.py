@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from qmf_agent.protocol import DIRECT_NODE, LOCATE_SUBJECT, TOPIC_NODE
 
 from ._convert import decode, encode
 from ._links import Outbox, filter_pattern, subject_matches
-from ._loop import Loop, guarded
+from ._loop import Loop, LoopClosed, guarded
 from ._security import Security
 
 __all__ = ["DirectListener", "ListenError", "parse_listen"]
@@ -141,6 +142,9 @@ class DirectListener(Handler):
             self._loop.call(self._close_all, timeout=5.0)
         except Exception as exc:  # the loop may already be gone
             log.debug("listener stop: %s", exc)
+        deadline = time.monotonic() + 1.0  # let peers answer the close
+        while self._connections and time.monotonic() < deadline:
+            time.sleep(0.01)
         self._loop.stop()
 
     def attach_agent(self, name: str, handle: AgentHandler) -> None:
@@ -159,7 +163,10 @@ class DirectListener(Handler):
         Encoded on the calling thread; routed on the listener thread.
         """
         data = encode(message)
-        self._loop.call_soon(self._route_local, message.address, message.subject, data)
+        try:
+            self._loop.call_soon(self._route_local, message.address, message.subject, data)
+        except LoopClosed:  # an agent's late answer after stop(): nowhere to go
+            log.debug("listener stopped: dropped %s", message.opcode)
 
     # -- container thread -------------------------------------------------
 
@@ -168,7 +175,6 @@ class DirectListener(Handler):
             self._acceptor.close()
         for conn in list(self._connections):
             conn.close()
-        self._connections.clear()
 
     @guarded
     def on_connection_bound(self, event: Any) -> None:

@@ -238,3 +238,14 @@ def test_tls_listener_and_verifying_client(tmp_path: Path, unused_port: int) -> 
                    security=Security(ca_file=other_cert))
     finally:
         lst.stop()
+
+
+def test_a_closed_client_says_so(listener: DirectListener) -> None:
+    _responder(listener)
+    client = Client(listener.url)
+    client.close()
+    with pytest.raises(TransportError, match="closed"):
+        client.request(Message(body=1), agent=NAME)
+    listener.send(Message(body=1, address="qmf.default.topic", subject="x"))  # still fine
+    listener.stop()
+    listener.send(Message(body=1, address="qmf.default.topic", subject="x"))  # dropped, no raise
