@@ -249,3 +249,32 @@ def test_a_closed_client_says_so(listener: DirectListener) -> None:
     listener.send(Message(body=1, address="qmf.default.topic", subject="x"))  # still fine
     listener.stop()
     listener.send(Message(body=1, address="qmf.default.topic", subject="x"))  # dropped, no raise
+
+
+def _non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 9))  # no packet is sent for a UDP connect
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_anonymous_from_off_the_machine_is_refused_by_default(unused_port: int) -> None:
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    lst = DirectListener(f"0.0.0.0:{unused_port}")
+    lst.start()
+    _responder(lst)
+    try:
+        with pytest.raises(TransportError, match="unauthorized|anonymous"):
+            Client(f"amqp://{address}:{unused_port}", timeout=2.0)
+        with Client(f"amqp://127.0.0.1:{unused_port}", timeout=5.0) as client:
+            assert client.request(Message(body=3), agent=NAME)[0].body["echo"] == 3
+    finally:
+        lst.stop()
