@@ -42,7 +42,7 @@ from types import FrameType
 from qmf_agent.agent import Agent
 from qmf_agent.errors import QmfError
 from qmf_agent.schema import Schema
-from qmf_agent.transport import AgentServer
+from qmf_agent.transport import AgentServer, Security
 from qmf_agent.transport.listener import parse_listen
 
 from .grid import AgentAddress, Grid, agent_name
@@ -128,6 +128,28 @@ def _load_config(args: argparse.Namespace, state_dir: Path) -> Config:
     return Config(path, overrides=overrides)
 
 
+def _security(config: Config) -> Security:
+    """TLS and SASL settings from the ``QMF_SSL_*`` and ``QMF_SASL_*`` variables."""
+
+    def setting(name: str) -> str | None:
+        return (config.get(name) or "").strip() or None
+
+    anonymous = (config.get("QMF_ALLOW_ANONYMOUS") or "auto").strip().lower()
+    try:
+        return Security(
+            cert_file=setting("QMF_SSL_CERTFILE"),
+            key_file=setting("QMF_SSL_KEYFILE"),
+            ca_file=setting("QMF_SSL_CAFILE"),
+            verify_peer=config.get_bool("QMF_SSL_VERIFY_PEER"),
+            allowed_mechs=setting("QMF_SASL_MECHANISMS"),
+            sasl_config_path=setting("QMF_SASL_CONFIG_PATH"),
+            sasl_config_name=setting("QMF_SASL_CONFIG_NAME"),
+            allow_anonymous=None if anonymous == "auto" else config.get_bool("QMF_ALLOW_ANONYMOUS"),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"TLS/SASL settings (QMF_SSL_*, QMF_SASL_*): {exc}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
     try:
@@ -136,10 +158,11 @@ def _run(args: argparse.Namespace) -> int:
         raise OSError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
     config = _load_config(args, state_dir)
     name = agent_name(config)
+    security = _security(config)
     if args.broker:
-        server = AgentServer(listen=None, broker=args.broker)
+        server = AgentServer(listen=None, broker=args.broker, security=security)
     else:
-        server = AgentServer(listen=args.listen or "127.0.0.1:5672")
+        server = AgentServer(listen=args.listen or "127.0.0.1:5672", security=security)
     grid = Grid(config, state_dir, None, args.backend, address=AgentAddress(server.url, name))
     agent = Agent(
         name,

@@ -239,6 +239,18 @@ DEFAULTS: dict[str, Param] = {
         Param("QMF_ANONYMOUS_ADMIN", "auto", "str",
               "unauthenticated callers act as admins: true, false, or auto (when consoles "
               "reach the agent on a loopback address, as with a personal HTCondor)"),
+        Param("QMF_SSL_CERTFILE", "", "str",
+              "PEM certificate: the listener's for amqps://, or ours towards a broker"),
+        Param("QMF_SSL_KEYFILE", "", "str", "PEM private key of QMF_SSL_CERTFILE"),
+        Param("QMF_SSL_CAFILE", "", "str",
+              "PEM CA: verify brokers, or ask consoles for certificates (SASL EXTERNAL)"),
+        Param("QMF_SSL_VERIFY_PEER", "true", "bool", "check the peer's certificate"),
+        Param("QMF_SASL_MECHANISMS", "", "str",
+              "SASL mechanisms offered or used, space-separated (empty: proton's choice)"),
+        Param("QMF_SASL_CONFIG_PATH", "", "str", "directory of Cyrus SASL's proton-server.conf"),
+        Param("QMF_SASL_CONFIG_NAME", "", "str", "Cyrus SASL configuration name"),
+        Param("QMF_ALLOW_ANONYMOUS", "auto", "str",
+              "accept unauthenticated consoles: true, false, or auto (from loopback only)"),
         Param("SHUTDOWN_TIMEOUT", "8", "float",
               "seconds a graceful shutdown may take before jobs are left to recovery"),
     )

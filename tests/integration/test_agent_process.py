@@ -29,7 +29,7 @@ from qmf_agent.protocol import (
     method_request,
     query_request,
 )
-from qmf_agent.transport import Client
+from qmf_agent.transport import Client, Security
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "itest"
@@ -67,7 +67,7 @@ def start_agent(tmp: Path, config_text: str, *extra: str, port: int | None = Non
     log = tmp / "agent.log"
     args = [sys.executable, "-m", "qmf_agent", "--state-dir", str(tmp / "state"),
             "--config", str(config), "--name", NAME, *extra]
-    if "--broker" not in extra:
+    if "--broker" not in extra and "--listen" not in extra:
         args += ["--listen", f"127.0.0.1:{port}"]
     with open(log, "ab") as err:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO,
@@ -360,6 +360,35 @@ def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 2
     assert "usage: qmf-agent" in proc.stderr
+
+
+def test_tls_listener_from_the_configuration(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    port = free_port()
+    running = start_agent(
+        tmp_path, CONFIG + f"QMF_SSL_CERTFILE = {cert}\nQMF_SSL_KEYFILE = {key}\n",
+        "--listen", f"amqps://127.0.0.1:{port}", port=port,
+    )
+    try:
+        with Client(f"amqps://localhost:{port}", timeout=20.0, security=Security(ca_file=str(cert))) as c:
+            assert the(c, "master")["_values"]["Name"] == NAME
+            schedd = classad.decode_job_ad(call(c, the(c, "collector"), "Locate", DaemonType="Schedd")["Ad"])[0]
+            assert schedd.eval("QmfUrl") == f"amqps://127.0.0.1:{port}"
+    finally:
+        assert stop_agent(running) == 0
+
+
+def test_a_missing_certificate_is_one_clear_error(tmp_path: Path) -> None:
+    code, err = _fails(tmp_path, CONFIG + "QMF_SSL_CERTFILE = /nonexistent/cert.pem\n"
+                                          "QMF_SSL_KEYFILE = /nonexistent/key.pem\n")
+    assert code == 1
+    assert "qmf-agent: error: TLS/SASL settings (QMF_SSL_*, QMF_SASL_*): cert_file: no such file" in err
 
 
 @pytest.mark.broker
