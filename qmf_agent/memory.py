@@ -97,9 +97,9 @@ class MemoryBroker:
             self._agents[agent.name] = agent
         self.subscribe(LOCATE_SUBJECT, agent.handle)
 
-    def client(self, user: str | None = None) -> MemoryClient:
+    def client(self, user: str | None = None, timeout: float = 10.0) -> MemoryClient:
         """A client whose requests carry ``user_id`` *user*."""
-        return MemoryClient(self, user)
+        return MemoryClient(self, user, timeout)
 
     def subscribe(self, pattern: str, callback: Callable[[Message], None]) -> Subscription:
         sub = Subscription(self, pattern, callback)
@@ -153,13 +153,20 @@ class MemoryBroker:
 
 
 class MemoryClient:
-    """The client half over a :class:`MemoryBroker` (same calls as the real one)."""
+    """The client half over a :class:`MemoryBroker`: the calls of the real
+    ``qmf_agent.transport.Client`` (request with ``stream``, broadcast,
+    subscribe, close, context manager), so code above the wire can be
+    tested on either."""
 
-    def __init__(self, broker: MemoryBroker, user: str | None = None) -> None:
+    def __init__(
+        self, broker: MemoryBroker, user: str | None = None, timeout: float = 10.0
+    ) -> None:
         self.broker = broker
         self.user = user
+        self.timeout = timeout
         self.reply_to = f"memory://reply/{uuid.uuid4()}"
         self._waiting: dict[Any, queue.Queue[Message]] = {}
+        self._streams: dict[Any, Callable[[Message], None]] = {}
         self._lock = threading.Lock()
         self.unsolicited: queue.Queue[Message] = queue.Queue()
         broker._bind_reply(self.reply_to, self._on_reply)
@@ -167,7 +174,11 @@ class MemoryClient:
     def _on_reply(self, message: Message) -> None:
         with self._lock:
             waiting = self._waiting.get(message.correlation_id)
-        (waiting or self.unsolicited).put(message)
+            stream = None if waiting is not None else self._streams.get(message.correlation_id)
+        if stream is not None:
+            stream(message)
+        else:
+            (waiting or self.unsolicited).put(message)
 
     def _post(self, message: Message, route_agent: str | None, subject: str | None) -> Any:
         correlation_id = str(uuid.uuid4())
@@ -186,25 +197,52 @@ class MemoryClient:
         self.broker.send(out, user=self.user)
         return correlation_id
 
-    def request(self, message: Message, agent: str, timeout: float = 10.0) -> list[Message]:
-        """Every message of the answer to *message* (the final one last)."""
+    def request(
+        self,
+        message: Message,
+        agent: str | None = None,
+        timeout: float | None = None,
+        stream: Callable[[Message], None] | None = None,
+    ) -> list[Message]:
+        """Every message of the answer to *message* (the final one last).
+
+        With *stream*, later messages with the same correlation id (a
+        subscription's deliveries) go to ``stream(message)`` until
+        :meth:`end_stream`.
+        """
+        if agent is None:
+            raise ValueError("the in-memory client needs the agent's name")
+        wait = self.timeout if timeout is None else timeout
         correlation_id = self._post(message, agent, None)
         inbox = self._waiting[correlation_id]
         answer: list[Message] = []
         try:
             while True:
                 try:
-                    part = inbox.get(timeout=timeout)
+                    part = inbox.get(timeout=wait)
                 except queue.Empty:
                     raise RequestTimeout(
-                        f"no answer from {agent} within {timeout} s ({message.opcode})"
+                        f"no answer from {agent} within {wait} s ({message.opcode})"
                     ) from None
                 answer.append(part)
                 if PARTIAL_KEY not in part.properties:
                     return answer
         finally:
+            early: list[Message] = []
             with self._lock:
                 self._waiting.pop(correlation_id, None)
+                if stream is not None and answer:
+                    self._streams[correlation_id] = stream
+                    while not inbox.empty():
+                        early.append(inbox.get_nowait())
+            for later in early:
+                assert stream is not None
+                stream(later)
+
+    def end_stream(self, correlation_id: Any) -> None:
+        """Stop passing messages with *correlation_id* to a request's stream."""
+        with self._lock:
+            self._streams.pop(correlation_id, None)
 
     def send(self, message: Message, agent: str) -> Any:
         """Send without waiting; answers for the returned correlation id
@@ -247,3 +285,9 @@ class MemoryClient:
 
     def close(self) -> None:
         self.broker._bind_reply(self.reply_to, None)
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

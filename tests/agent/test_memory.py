@@ -150,3 +150,32 @@ def test_concurrent_requests_changes_and_ticks(broker: MemoryBroker, schema: Sch
     agent.close()
     assert failures == []
     assert len(subscriber.collect(cid, timeout=0.1)) > 0  # the subscriber got updates
+
+
+def test_request_with_stream_gets_subscription_deliveries(
+    broker: MemoryBroker, schema: Schema
+) -> None:
+    agent, jobs, _ = make_agent(broker, schema)
+    jobs.add("6.0")
+    delivered: list[Message] = []
+    with broker.client("alice") as client:
+        answer = client.request(
+            p.subscribe_request(p.make_query("object", class_name="job"), 100, 60),
+            AGENT_NAME,
+            stream=delivered.append,
+        )
+        assert answer[0].opcode == p.SUBSCRIBE_RESPONSE
+        assert [m.opcode for m in delivered] == [p.DATA_INDICATION]  # the initial state
+        agent.tick(0.0)
+        jobs.add("6.0", JobStatus=2)
+        agent.tick(1.0)
+        assert (
+            len(delivered) == 2
+            and p.decode_response(delivered[-1:])[0]["_values"]["JobStatus"] == 2
+        )
+        client.end_stream(answer[0].correlation_id)
+        jobs.add("6.0", JobStatus=3)
+        agent.tick(2.0)
+        assert len(delivered) == 2
+        with pytest.raises(ValueError, match="agent's name"):
+            client.request(p.query_request("object"))
