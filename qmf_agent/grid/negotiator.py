@@ -38,7 +38,7 @@ from ..binding import AgentSink
 from ..errors import ParameterInvalid
 from .backend import Backend, SlotView
 from .config import Config
-from .jobs import UNMATCHED_UNIVERSES, Expr, Job, JobStatus
+from .jobs import Expr, Job
 
 __all__ = ["Negotiator", "NegotiatorConfig", "Accountant"]
 
@@ -202,7 +202,7 @@ class Negotiator:
         """One negotiation cycle; returns the number of jobs started."""
         with self._lock:
             t0 = time.monotonic()
-            matches, considered, rejections, n_idle, n_slots = self._negotiate()
+            matches, considered, rejections, n_idle, n_slots = self.match()
             started = self.schedd.start_matches(matches) if matches else 0
             st = self.stats
             st["Matches"] = started
@@ -217,11 +217,19 @@ class Negotiator:
         self.sink.changed("negotiator", self.config.name)
         return started
 
-    def _negotiate(self) -> tuple[list[tuple[Job, str | None]], int, int, int, int]:
+    def match(self) -> tuple[list[tuple[Job, str | None]], int, int, int, int]:
+        """Pair idle jobs with free slots without starting them.
+
+        Returns (matches, jobs considered, rejections, idle jobs, free slots);
+        :meth:`cycle` hands the matches to the schedd.
+        """
         schedd = self.schedd
+        free = [s for s in self.backend.slots() if s.free]
         with schedd.lock:
-            idle = [j for j in schedd.idle if j.status == JobStatus.IDLE]
+            idle = list(schedd.idle) if free else []
+            local = list(schedd.idle_local)
             active = list(schedd.active.values())
+            n_idle = len(schedd.idle) + len(local)
         in_use: dict[str, int] = {}
         limit_use: dict[str, float] = {}
         for job in active:
@@ -231,18 +239,14 @@ class Negotiator:
         self.accountant.update(in_use)
         matches: list[tuple[Job, str | None]] = []
         rejections = 0
-        vanilla: list[Job] = []
-        for job in idle:
-            if job.get("JobUniverse") in UNMATCHED_UNIVERSES:
-                if self._within_limits(job, limit_use):
-                    matches.append((job, None))
-                else:
-                    rejections += 1
+        for job in local:
+            if self._within_limits(job, limit_use):
+                matches.append((job, None))
             else:
-                vanilla.append(job)
-        free = [s for s in self.backend.slots() if s.free]
+                rejections += 1
+        vanilla = idle
         if not vanilla or not free:
-            return matches, len(idle), rejections, len(idle), len(free)
+            return matches, len(local), rejections, n_idle, len(free)
         groups = self.autoclusters(vanilla, free)
         by_owner: dict[str, list[list[Job]]] = {}
         for jobs in groups:
@@ -282,7 +286,7 @@ class Negotiator:
                         matches.append((job, slot.name))
                         got += 1
                 self.accountant.owner(owner).matched += got
-        return matches, considered, rejections, len(idle), len(free)
+        return matches, considered, rejections, n_idle, len(free)
 
     def _pie(self, owners: list[str], n_slots: int) -> dict[str, int]:
         weights = {o: 1.0 / max(self.accountant.effective(o), 1e-9) for o in owners}

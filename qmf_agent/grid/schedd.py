@@ -5,7 +5,9 @@ them in **one** store transaction, and only after the commit apply them in
 memory, tell the backend (kill, suspend, ...) and the agent's sink (object
 changed, events).  A method therefore answers only once its change is
 durable, and a failed commit (:class:`StoreError`) leaves memory and disk
-as they were.
+as they were.  The scheduler's own transitions (a job started, a run ended)
+are committed non-durably (see :meth:`Store.transaction`): they survive the
+agent being killed, and a power loss at worst runs a job again.
 
 One re-entrant lock guards the queue.  The backend reports run endings
 from its own thread through :meth:`Schedd.on_exits`; the negotiator hands
@@ -39,6 +41,7 @@ from .arguments import ArgumentError, parse_new_env, parse_old_env, split_new, s
 from .backend import Backend, ExitResult, JobSpec
 from .config import Config
 from .jobs import (
+    UNMATCHED_UNIVERSES,
     Cluster,
     Expr,
     Job,
@@ -91,6 +94,16 @@ class ScheddConfig:
                    anonymous_owner=config.get("ANONYMOUS_OWNER") or "nobody",
                    max_jobs_running=config.get_int("MAX_JOBS_RUNNING"),
                    periodic_interval=config.get_float("PERIODIC_EXPR_INTERVAL"))
+
+
+@dataclass
+class _StartPlan:
+    """Jobs about to start: what to commit, then what to launch."""
+
+    starting: list[tuple[Job, str | None, JobSpec]] = field(default_factory=list)
+    bad: list[tuple[Job, str]] = field(default_factory=list)
+    changes: dict[Job, dict[str, Any]] = field(default_factory=dict)
+    first_waits: list[int] = field(default_factory=list)
 
 
 class ActTotals(dict):  # type: ignore[type-arg]
@@ -159,8 +172,10 @@ class Schedd:
         self.backend = backend
         self.lock = threading.RLock()
         self.clusters: dict[int, Cluster] = {}
-        #: idle jobs in submission order (the negotiator's input); value unused
+        #: idle jobs to match, in submission order (the negotiator's input)
         self.idle: dict[Job, None] = {}
+        #: idle local/scheduler-universe jobs: they start without a slot
+        self.idle_local: dict[Job, None] = {}
         self.active: dict[str, Job] = {}   # running or suspended, by id
         self.counts = _Counts()
         self.on_work: Callable[[], None] = lambda: None
@@ -174,6 +189,8 @@ class Schedd:
         self._running_time = [0.0, 0]
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: False once stopped: runs ending during a shutdown start no others
+        self.starting_jobs = True
         backend.set_exit_callback(self.on_exits)
         self._recover()
 
@@ -186,6 +203,7 @@ class Schedd:
             self.clusters[cid] = Cluster(cid, raw_from_json(attrs))
         requeue: list[Job] = []
         removed: list[Job] = []
+        tally: dict[tuple[str, str, int], int] = {}
         for cid, pid, own in data.procs:
             cluster = self.clusters.get(cid)
             if cluster is None:
@@ -198,9 +216,12 @@ class Schedd:
                 requeue.append(job)
             elif status == JobStatus.REMOVED:
                 removed.append(job)
-            self._count(job, None, status)
-            if status == JobStatus.IDLE:
-                self.idle[job] = None
+            elif status == JobStatus.IDLE:
+                self._mark_idle(job)
+            key = (job.owner, self.submission_name(job), status)
+            tally[key] = tally.get(key, 0) + 1
+        for (owner, sub, status), n in tally.items():
+            self.counts.move(owner, sub, None, status, n)
         for owner, submission, status, n in self.store.finished_counts():
             self.counts.finish(owner or "", submission or "", status, n)
         ts = now()
@@ -220,6 +241,16 @@ class Schedd:
                  self.epoch)
 
     # --- bookkeeping -------------------------------------------------------
+
+    def _mark_idle(self, job: Job) -> None:
+        if job.get("JobUniverse") in UNMATCHED_UNIVERSES:
+            self.idle_local[job] = None
+        else:
+            self.idle[job] = None
+
+    def _unmark_idle(self, job: Job) -> None:
+        self.idle.pop(job, None)
+        self.idle_local.pop(job, None)
 
     def _count(self, job: Job, old: int | None, new: int | None) -> None:
         sub = job.get("Submission", "")
@@ -258,9 +289,9 @@ class Schedd:
     def _status_moved(self, job: Job, old: int, new: int, reason: str) -> None:
         self._count(job, old, new)
         if old == JobStatus.IDLE:
-            self.idle.pop(job, None)
+            self._unmark_idle(job)
         if new == JobStatus.IDLE:
-            self.idle[job] = None
+            self._mark_idle(job)
         if new in (JobStatus.RUNNING, JobStatus.SUSPENDED):
             self.active[job.id] = job
         elif old in (JobStatus.RUNNING, JobStatus.SUSPENDED):
@@ -297,7 +328,7 @@ class Schedd:
     def _forget(self, job: Job) -> None:
         """Take a job that went to history out of memory (keeping its counts)."""
         state = job_object(job, self.config.name)
-        self.idle.pop(job, None)
+        self._unmark_idle(job)
         self.active.pop(job.id, None)
         job.cluster.procs.pop(job.proc, None)
         if not job.cluster.procs:
@@ -391,7 +422,7 @@ class Schedd:
                 job = Job(cluster, p)
                 cluster.procs[p] = job
                 if status == JobStatus.IDLE:
-                    self.idle[job] = None
+                    self._mark_idle(job)
             owner = attrs["Owner"]
             sub = attrs["Submission"] if type(attrs["Submission"]) is str else ""
             self.counts.move(owner, sub, None, status, count)
@@ -738,43 +769,68 @@ class Schedd:
 
     def start_matches(self, matches: list[tuple[Job, str | None]]) -> int:
         """Mark matched idle jobs Running (one commit) and hand them to the backend."""
-        ts = now()
         with self.lock:
-            room = self.config.max_jobs_running - len(self.active)
-            starting: list[tuple[Job, str | None, JobSpec]] = []
-            bad: list[tuple[Job, str]] = []
-            for job, slot in matches:
-                if job.status != JobStatus.IDLE or job not in self.idle:
-                    continue
-                if len(starting) >= room:
-                    break
-                try:
-                    starting.append((job, slot, self.spec(job)))
-                except ArgumentError as exc:
-                    bad.append((job, str(exc)))
-            changes = {
-                job: {"JobStatus": int(JobStatus.RUNNING), "LastJobStatus": int(JobStatus.IDLE),
-                      "EnteredCurrentStatus": ts, "JobCurrentStartDate": ts,
-                      "JobStartDate": job.get("JobStartDate") or ts,
-                      "NumJobStarts": int(job.get("NumJobStarts", 0) or 0) + 1,
-                      "JobRunCount": int(job.get("JobRunCount", 0) or 0) + 1,
-                      "RemoteHost": slot or self.config.name}
-                for job, slot, _ in starting}
-            if changes:
-                with self.store.transaction() as txn:
-                    self._write(txn, changes, [])
-                for job, _slot, _spec in starting:
-                    if not job.get("JobStartDate"):
-                        self._time_to_start[0] += ts - int(job.get("QDate", ts))
-                        self._time_to_start[1] += 1
-                self._apply(changes, "matched")
-                self.jobs_started += len(changes)
-                self._rates["start"].add(len(changes))
-            for job, message in bad:
-                self._hold_for(job, message, 6)
-        for _job, slot, spec in starting:
+            plan = self._plan_starts(matches, 0)
+            if plan.changes:
+                with self.store.transaction(durable=False) as txn:
+                    self._write(txn, plan.changes, [])
+            self._started(plan)
+            self._launch(plan)
+        return len(plan.starting)
+
+    def _plan_starts(self, matches: list[tuple[Job, str | None]], ending: int) -> _StartPlan:
+        """The changes that start *matches* (caller holds the lock; nothing applied).
+
+        *ending* counts active jobs whose ends are being committed alongside,
+        which free room under MAX_JOBS_RUNNING.
+        """
+        ts = now()
+        plan = _StartPlan()
+        if not self.starting_jobs:
+            return plan
+        room = self.config.max_jobs_running - len(self.active) + ending
+        for job, slot in matches:
+            if job.status != JobStatus.IDLE or (
+                    job not in self.idle and job not in self.idle_local):
+                continue
+            if len(plan.starting) >= room:
+                break
+            try:
+                plan.starting.append((job, slot, self.spec(job)))
+            except ArgumentError as exc:
+                plan.bad.append((job, str(exc)))
+        for job, slot, _ in plan.starting:
+            plan.changes[job] = {
+                "JobStatus": int(JobStatus.RUNNING), "LastJobStatus": int(JobStatus.IDLE),
+                "EnteredCurrentStatus": ts, "JobCurrentStartDate": ts,
+                "JobStartDate": job.get("JobStartDate") or ts,
+                "NumJobStarts": int(job.get("NumJobStarts", 0) or 0) + 1,
+                "JobRunCount": int(job.get("JobRunCount", 0) or 0) + 1,
+                "RemoteHost": slot or self.config.name}
+            if not job.get("JobStartDate"):
+                plan.first_waits.append(ts - int(job.get("QDate", ts)))
+        return plan
+
+    def _started(self, plan: _StartPlan) -> None:
+        """Apply a committed start plan in memory; hold the unstartable."""
+        if plan.changes:
+            self._time_to_start[0] += sum(plan.first_waits)
+            self._time_to_start[1] += len(plan.first_waits)
+            self._apply(plan.changes, "matched")
+            self.jobs_started += len(plan.changes)
+            self._rates["start"].add(len(plan.changes))
+        for job, message in plan.bad:
+            self._hold_for(job, message, 6)
+
+    def _launch(self, plan: _StartPlan) -> None:
+        """Hand committed starts to the backend.
+
+        Called with the lock held, so that a Hold or Remove (which signal the
+        backend under the same lock) can never fall between the commit and
+        the process's start and miss it.
+        """
+        for _job, slot, spec in plan.starting:
             self.backend.run(spec, slot)
-        return len(starting)
 
     def _hold_for(self, job: Job, reason: str, code: int, extra: Mapping[str, Any] | None = None) -> None:
         ch = {"JobStatus": int(JobStatus.HELD), "LastJobStatus": job.status,
@@ -786,7 +842,12 @@ class Schedd:
         self._apply({job: ch}, reason)
 
     def on_exits(self, results: list[ExitResult]) -> None:
-        """Record run endings (one transaction) and apply on-exit policy."""
+        """Record run endings and apply on-exit policy.
+
+        The endings, and the start of the next job on each freed slot (claim
+        reuse), go in one transaction: one fsync per batch of endings is
+        what lets short jobs flow at the rate the disk syncs.
+        """
         with self.lock:
             changes: dict[Job, dict[str, Any]] = {}
             finished: list[tuple[Job, dict[str, Any], str]] = []
@@ -798,14 +859,50 @@ class Schedd:
                 self._one_exit(job, res, changes, finished, reasons)
             if not changes and not finished:
                 return
-            with self.store.transaction() as txn:
-                self._write(txn, {j: c for j, c in changes.items()},
-                            [(j, c) for j, c, _ in finished])
+            freed = [(job.owner, str(ch.get("LastRemoteHost", ""))) for job, ch in changes.items()]
+            freed += [(job.owner, str(ch.get("LastRemoteHost", ""))) for job, ch, _ in finished]
+            plan = self._plan_starts(self._claims_to_reuse(freed, changes), len(freed))
+            with self.store.transaction(durable=False) as txn:
+                self._write(txn, changes, [(j, c) for j, c, _ in finished])
+                if plan.changes:
+                    self._write(txn, plan.changes, [])
             for job, ch in changes.items():
                 self._apply({job: ch}, reasons.get(job, "run ended"))
             for job, ch, reason in finished:
                 self._finish(job, ch, reason)
-        self.on_work()
+            self._started(plan)
+            self._launch(plan)
+        if len(plan.starting) < len(freed):
+            self.on_work()
+
+    def _claims_to_reuse(self, freed: list[tuple[str, str]],
+                         ending: Mapping[Job, Any]) -> list[tuple[Job, str | None]]:
+        """The owner's next idle job for each freed slot, when it fits.
+
+        HTCondor's schedd keeps a claim and runs the next job of the same
+        owner on it without waiting for the negotiator; so do we, when the
+        oldest idle job of that owner matches the slot both ways and counts
+        against no concurrency limit (those are the negotiator's to count).
+        Anything else is left to the negotiator (poked by the caller).
+        """
+        if not freed or not self.idle:
+            return []
+        slots = {view.name: view for view in self.backend.slots() if view.free}
+        matches: list[tuple[Job, str | None]] = []
+        taken: set[Job] = set()
+        for owner, slot_name in freed:
+            view = slots.pop(slot_name, None)
+            if view is None:
+                continue
+            for job in self.idle:
+                if job in taken or job in ending:
+                    continue
+                if (job.owner == owner and job.get("ConcurrencyLimits") is None
+                        and job.ad().symmetric_match(view.ad)):
+                    matches.append((job, slot_name))
+                    taken.add(job)
+                break
+        return matches
 
     def _one_exit(self, job: Job, res: ExitResult, changes: dict[Job, dict[str, Any]],
                   finished: list[tuple[Job, dict[str, Any], str]], reasons: dict[Job, str]) -> None:
@@ -920,11 +1017,14 @@ class Schedd:
         if self.running:
             return
         self._stop.clear()
+        self.starting_jobs = True
         self._thread = threading.Thread(target=self._housekeeping, name="schedd-policy",
                                         daemon=True)
         self._thread.start()
 
     def stop(self, mode: str = "graceful") -> None:
+        """Stop periodic policy and starting jobs (running ones are the backend's)."""
+        self.starting_jobs = False
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

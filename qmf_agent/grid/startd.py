@@ -151,6 +151,7 @@ class Startd:
         self._stopping = False
         self._slots = self._make_slots()
         self._as_root = os.geteuid() == 0
+        self._ids: dict[str, tuple[float, tuple[int, int, list[int]] | None]] = {}
 
     # --- slots -------------------------------------------------------------
 
@@ -347,18 +348,33 @@ class Startd:
         self._announce(slot, "Claimed", "Unclaimed", "Idle", None, None)
 
     def _identity(self, owner: str) -> tuple[int, int, list[int]] | None:
-        """(uid, gid, groups) to run as, or None to run as the agent's user."""
+        """(uid, gid, groups) to run as, or None to run as the agent's user.
+
+        None also when the owner *is* the agent's user: then no switch is
+        needed and Popen can take its fast (vfork) path.  Lookups are cached
+        for a minute, since a burst of short jobs asks for the same owner
+        hundreds of times a second.
+        """
         if not self._as_root:
             return None
+        now = time.monotonic()
+        cached = self._ids.get(owner)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
             pw = pwd.getpwnam(owner)
         except KeyError:
-            return None
-        try:
-            groups = os.getgrouplist(owner, pw.pw_gid)
-        except OSError:
-            groups = [pw.pw_gid]
-        return pw.pw_uid, pw.pw_gid, groups
+            ident = None
+        else:
+            try:
+                groups = os.getgrouplist(owner, pw.pw_gid)
+            except OSError:
+                groups = [pw.pw_gid]
+            ident = (pw.pw_uid, pw.pw_gid, groups)
+        if ident is not None and ident[0] == os.geteuid() and ident[1] == os.getegid():
+            ident = None
+        self._ids[owner] = (now + 60.0, ident)
+        return ident
 
     def run_uid(self, owner: str) -> int:
         """The uid a job of *owner* runs as (for Fetch's ownership check)."""

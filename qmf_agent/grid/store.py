@@ -147,8 +147,17 @@ class Store:
             self._conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """One durable change: committed (fsynced) when the block ends.
+    def transaction(self, durable: bool = True) -> Iterator[Transaction]:
+        """One change, committed when the block ends.
+
+        ``durable`` (the default, for everything a caller is answered about:
+        Submit, Hold, Release, Remove, SetAttribute, ...) fsyncs the commit.
+        ``durable=False`` is HTCondor's non-durable transaction, for the
+        scheduler's own bookkeeping (a job started, a run ended): the commit
+        is written to the WAL without an fsync, so it survives the agent
+        being killed (the OS has the pages) and at worst a power loss undoes
+        it -- the job then runs again, which recovery already allows for.
+        The next durable commit syncs it along.
 
         Any SQLite error rolls the whole change back and raises
         :class:`StoreError`; exceptions from the block roll back too.
@@ -156,8 +165,11 @@ class Store:
         with self._lock:
             cur = self._conn.cursor()
             try:
+                if not durable:
+                    cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
+                self._restore_sync(durable)
                 raise StoreError(f"job queue {self.path}: cannot begin: {exc}") from exc
             try:
                 yield Transaction(cur)
@@ -170,6 +182,15 @@ class Store:
             except BaseException:
                 self._rollback()
                 raise
+            finally:
+                self._restore_sync(durable)
+
+    def _restore_sync(self, durable: bool) -> None:
+        if not durable:
+            try:
+                self._conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                log.error("job queue %s: cannot restore synchronous=FULL: %s", self.path, exc)
 
     def _rollback(self) -> None:
         try:
