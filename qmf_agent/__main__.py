@@ -38,6 +38,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from qmf_agent.agent import Agent
 from qmf_agent.errors import QmfError
@@ -128,6 +129,16 @@ def _load_config(args: argparse.Namespace, state_dir: Path) -> Config:
     return Config(path, overrides=overrides)
 
 
+def _advertised_url(url: str, config: Config) -> str:
+    """*url* with a wildcard listen address (0.0.0.0, ::) replaced by the
+    host's name, since daemon ads must say where consoles can connect."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("0.0.0.0", "::", ""):
+        return url
+    host = config.get("FULL_HOSTNAME") or "localhost"
+    return urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, "", "", ""))
+
+
 def _security(config: Config) -> Security:
     """TLS and SASL settings from the ``QMF_SSL_*`` and ``QMF_SASL_*`` variables."""
 
@@ -163,7 +174,8 @@ def _run(args: argparse.Namespace) -> int:
         server = AgentServer(listen=None, broker=args.broker, security=security)
     else:
         server = AgentServer(listen=args.listen or "127.0.0.1:5672", security=security)
-    grid = Grid(config, state_dir, None, args.backend, address=AgentAddress(server.url, name))
+    address = AgentAddress(_advertised_url(server.url, config), name)
+    grid = Grid(config, state_dir, None, args.backend, address=address)
     agent = Agent(
         name,
         Schema.load(),
