@@ -59,8 +59,11 @@ __all__ = [
 
 #: Lower-case names that, as the base of ``x.name``, select a scope rather
 #: than an attribute.  ``other`` is HTCondor's alias for the target ad in
-#: matchmaking.
-SCOPE_KEYWORDS = frozenset({"my", "target", "other", "parent", "root", "toplevel", "self"})
+#: matchmaking; ``left`` and ``right`` name the two ads of a match (ours,
+#: then the target).
+SCOPE_KEYWORDS = frozenset(
+    {"my", "target", "other", "left", "right", "parent", "root", "toplevel", "self"}
+)
 
 #: Binary operators as the new-syntax unparser prints them.
 BINARY_OPERATORS = frozenset(

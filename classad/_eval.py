@@ -208,6 +208,10 @@ def _keyword_scope(word: str, scope: AdBase, target: Any) -> Any:
         if target is None and _mode_state["strict"]:
             return UNDEFINED
         return scope
+    if word == "right":  # a match's two ads: ours is left, the target right
+        return UNDEFINED if target is None else target
+    if word == "left":
+        return UNDEFINED if target is None else _root(scope)
     if word == "parent":
         return UNDEFINED if scope._lexparent is None else scope._lexparent
     # root, toplevel: in a match, the root is HTCondor's MatchClassAd wrapper,
@@ -238,7 +242,9 @@ def resolve_name(lname: str, scope: AdBase, target: Any, busy: set, run: Runner)
     return UNDEFINED
 
 
-_SCOPE_WORDS = frozenset({"my", "target", "other", "parent", "root", "toplevel", "self"})
+_SCOPE_WORDS = frozenset(
+    {"my", "target", "other", "left", "right", "parent", "root", "toplevel", "self"}
+)
 
 
 def _select(base: Any, lname: str, target: Any, busy: set, run: Runner) -> Any:
@@ -719,6 +725,8 @@ def _compile_ref(ref: AttrRef) -> Fn:
             ad = _keyword_scope(where, s, t)
             if ad is UNDEFINED:
                 return UNDEFINED
+            if ad is t:
+                return _in_target(t, lname, s, k, run)
             return attribute_value(ad, lname, t, k, run)
 
         return keyword_ref

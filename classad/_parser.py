@@ -429,8 +429,14 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
         return sys.intern(name), quick
     try:
         toks = tokenize(text, is_strict(), old=True)
+        depth = 0
         for n, tok in enumerate(toks):
-            if tok[0] == "SEMI":
+            kind = tok[0]
+            if kind == "LBRACK" or kind == "LBRACE" or kind == "LPAR":
+                depth += 1
+            elif kind == "RBRACK" or kind == "RBRACE" or kind == "RPAR":
+                depth -= 1
+            elif kind == "SEMI" and depth == 0:
                 del toks[n:]
                 break
         return sys.intern(name), parse_tokens(toks, text)

@@ -135,3 +135,19 @@ def test_chained_attributes_evaluate_in_the_child():
     cluster = classad.ClassAd("[Total = RequestMemory * 2]")
     proc = classad.ClassAd({"RequestMemory": 10}, parent=cluster)
     assert proc.eval("Total") == 20
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("RIGHT.k", 5),
+    ("RIGHT.back", 1),     # inside the target, TARGET is our ad again
+    ("LEFT.a", 1),
+    ("LEFT.k", UNDEFINED),
+    ("root.a", UNDEFINED),  # with a target, the root is HTCondor's match wrapper
+])
+def test_left_and_right_in_a_match(text, expected):
+    check(text, expected, ad("[a = 1]"), ad("[k = 5; back = TARGET.a]"))
+
+
+def test_old_syntax_semicolon_ends_a_value_only_outside_brackets():
+    parsed = classad.parse_one('v = [p = 1; q = "r"]; w = 2\nx = 1\n', classad.ParserType.Old)
+    assert list(parsed) == ["v", "x"] and parsed.eval("v")["q"] == "r"
