@@ -232,7 +232,7 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         else:
             count = _u_II(buf, pos)[1]
             pos += 8
-        items = []
+        items: list[Any] = []
         append = items.append
         for _ in range(count):
             if buf[pos] == 0xA1:

@@ -75,7 +75,7 @@ class Outbox:
         settled = sender.snd_settle_mode == Link.SND_SETTLED
         while queue and sender.credit > 0 and sender.state & Link.LOCAL_ACTIVE:
             data = queue.popleft()
-            delivery = sender.delivery(str(next(_tags)).encode())
+            delivery = sender.delivery(str(next(_tags)))
             sender.stream(data)
             sender.advance()
             if settled:

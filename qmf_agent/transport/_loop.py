@@ -131,7 +131,7 @@ class Loop:
         ok, value = outcome[0]
         if not ok:
             raise value
-        return value  # type: ignore[no-any-return]
+        return value
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the container (after *on_stop* work queued before) and join."""

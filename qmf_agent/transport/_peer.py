@@ -244,16 +244,18 @@ class Peer(Handler):
             return
         props = conn.remote_properties or {}
         product = str(props.get(symbol("product"), props.get("product", "")))
-        if self._fixed is None:
+        addressing = self._fixed
+        if addressing is None:
             rabbit = "rabbitmq" in product.lower()
-            self.addressing = RabbitAddressing() if rabbit else StandardAddressing()
+            addressing = RabbitAddressing() if rabbit else StandardAddressing()
+        self.addressing = addressing
         caps = conn.remote_offered_capabilities or ()
-        self._relay = self.addressing.name == "standard" and _ANONYMOUS_RELAY in caps
+        self._relay = addressing.name == "standard" and _ANONYMOUS_RELAY in caps
         self._delay = 0.0
         self.error = None
         self.connects += 1
         log.info(
-            "connected to %s (%s, profile %s)", self.url, product or "unknown", self.addressing.name
+            "connected to %s (%s, profile %s)", self.url, product or "unknown", addressing.name
         )
         self._waiting_links = 0
         for spec_id, spec in self._specs.items():

@@ -65,7 +65,7 @@ class Security:
         if not self.cert_file:
             return None
         domain = SSLDomain(SSLDomain.MODE_SERVER)
-        domain.set_credentials(self.cert_file, self.key_file, self.key_password)
+        domain.set_credentials(self.cert_file, self.key_file or "", self.key_password)
         if self.ca_file:
             domain.set_trusted_ca_db(self.ca_file)
             if self.verify_peer:
@@ -82,7 +82,7 @@ class Security:
         if self.ca_file:
             domain.set_trusted_ca_db(self.ca_file)
         if self.cert_file:
-            domain.set_credentials(self.cert_file, self.key_file, self.key_password)
+            domain.set_credentials(self.cert_file, self.key_file or "", self.key_password)
         if self.verify_peer and self.ca_file:
             domain.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME, self.ca_file)
         else:

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from proton import Condition, Connection, Delivery, Handler, Link, Url, symbol
+from proton import Condition, Connection, Delivery, Handler, Link, Sender, Url, symbol
 from proton.handlers import EndpointStateHandler, FlowController
 
 from qmf_agent.message import Message
@@ -212,7 +212,7 @@ class DirectListener(Handler):
             link.source.copy(link.remote_source)
             link.target.copy(link.remote_target)
 
-    def _open_outgoing(self, link: Link) -> None:
+    def _open_outgoing(self, link: Sender) -> None:
         """A peer's receiver: decide what it receives."""
         remote = link.remote_source
         link.source.copy(remote)
@@ -232,7 +232,6 @@ class DirectListener(Handler):
         elif remote.address:
             self._exact.setdefault(remote.address, []).append(box)
         else:
-            link.source.address = None
             link.condition = Condition("amqp:invalid-field", "a receiver needs an address or dynamic")
             link.close()
 
