@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BROKER_URL, free_port
+from qmf_testing import BROKER_URL, free_port
 
 import classad
 from qmf_agent.errors import Forbidden, ParameterInvalid

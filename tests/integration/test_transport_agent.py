@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from _wire import CutProxy, ToyJobs, wait_for
-from conftest import BROKER_HOST, BROKER_PORT, free_port
+from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 
 from qmf_agent.agent import Agent
 from qmf_agent.errors import RequestTimeout, UnknownMethod, UnknownObject

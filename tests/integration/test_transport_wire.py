@@ -15,7 +15,7 @@ from pathlib import Path
 import proton
 import pytest
 from _wire import wait_for
-from conftest import BROKER_HOST, BROKER_PORT, free_port
+from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 from proton.utils import BlockingConnection, SendException

@@ -1,0 +1,42 @@
+"""Helpers every test package may import: ``from qmf_testing import free_port``.
+
+They live in a uniquely named module, not in a conftest.py: with several
+conftest.py files on sys.path, ``from conftest import ...`` picks whichever
+directory came first and breaks collection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+BROKER_HOST = "127.0.0.1"
+BROKER_PORT = 5672
+BROKER_URL = f"amqp://qmf:qmf@{BROKER_HOST}:{BROKER_PORT}"
+
+
+def broker_available(timeout: float = 0.5) -> bool:
+    """True when a TCP connection to the broker's port succeeds."""
+    try:
+        with socket.create_connection((BROKER_HOST, BROKER_PORT), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A currently free ephemeral TCP port on 127.0.0.1 (never 5672)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def need_broker() -> None:
+    """Skip (or, under CI, fail) the current test when no broker answers."""
+    if broker_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but no RabbitMQ answers on {BROKER_HOST}:{BROKER_PORT}")
+    pytest.skip(f"no RabbitMQ on {BROKER_HOST}:{BROKER_PORT} (set CI to make this a failure)")
