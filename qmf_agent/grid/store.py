@@ -170,7 +170,9 @@ class Store:
                 cur.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 self._restore_sync(durable)
-                raise StoreError(f"job queue {self.path}: cannot begin: {exc}") from exc
+                raise StoreError(
+                    f"job queue {self.path} refused the change ({exc}); nothing was changed"
+                ) from exc
             try:
                 yield Transaction(cur)
                 cur.execute("COMMIT")
