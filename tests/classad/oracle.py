@@ -89,6 +89,62 @@ class SyntaxFail(Exception):
 # ---------------------------------------------------------------- canon
 
 
+def _scan_to(text: str, i: int, stops: str) -> int:
+    """Index of the first char of *stops* at nesting depth 0 from *i*,
+    skipping strings and quoted names (len(text) if none)."""
+    depth = 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":
+            i += 1
+            while i < len(text) and text[i] != c:
+                i += 2 if text[i] == "\\" else 1
+        elif depth == 0 and c in stops:
+            return i
+        elif c in "[{(":
+            depth += 1
+        elif c in "]})":
+            depth -= 1
+        i += 1
+    return len(text)
+
+
+def sort_records(text: str) -> str:
+    """*text* (a one-line new-syntax unparse) with the attributes of every
+    record literal sorted by name.
+
+    HTCondor prints a record's attributes in hash order, which no other
+    implementation can (or should) reproduce; everything else in the text
+    is compared exactly.  In canonical unparse text a record opens with
+    ``"[ "`` while a subscript's ``[`` is never followed by a space.
+    """
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":
+            j = i + 1
+            while j < len(text) and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("[ ", i):
+            end = _scan_to(text, i + 1, "]")
+            body = text[i + 2:end].rstrip()
+            entries, k = [], 0
+            while k < len(body):
+                stop = _scan_to(body, k, ";")
+                entries.append(sort_records(body[k:stop].strip()))
+                k = stop + 1
+            entries.sort(key=lambda e: e.split(" = ", 1)[0].lower())
+            out.append("[ " + "; ".join(entries) + (" ]" if entries else "]"))
+            i = end + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def _real(x: float) -> str:
     return "nan" if x != x else x.hex()
 
@@ -119,7 +175,7 @@ def canon(lib: Any, v: Any, simplified: str | None = None) -> Any:
             return ["abstime", simplified]
         return ["abstime", int(v.timestamp())]
     if isinstance(v, lib.ExprTree):
-        return ["expr", repr(v)]
+        return ["expr", sort_records(repr(v))]
     if isinstance(v, lib.ClassAd):
         return ["ad", canon_ad(v)]
     if isinstance(v, list):
@@ -132,7 +188,8 @@ def canon_ad(ad: Any) -> list[list[str]]:
     order in HTCondor, so never compare printed attribute order)."""
     if ad is None:
         return []
-    return sorted(([k, repr(ad.lookup(k))] for k in ad.keys()), key=lambda p: p[0].lower())
+    return sorted(([k, sort_records(repr(ad.lookup(k)))] for k in ad.keys()),
+                  key=lambda p: p[0].lower())
 
 
 def _type_only(value: Any) -> Any:
@@ -153,7 +210,7 @@ def _exec_expr(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     except SyntaxFail as e:
         return {"parse": "error", "detail": str(e)[:300]}
     out["parse"] = "ok"
-    out["unparse"] = repr(expr)
+    out["unparse"] = sort_records(repr(expr))
     scope = ad.parse_ad(case["scope"], "new") if case.get("scope") else None
     target = ad.parse_ad(case["target"], "new") if case.get("target") else None
     try:
@@ -188,7 +245,7 @@ def _exec_roundtrip(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     src = ad.parse_ad(case["text"], "new")
     out: dict[str, Any] = {"ad": canon_ad(src)}
     old = src.printOld()
-    out["old_lines"] = sorted(line for line in old.splitlines() if line.strip())
+    out["old_lines"] = sorted(sort_records(line) for line in old.splitlines() if line.strip())
     try:
         out["from_old"] = canon_ad(ad.parse_ad(old, "old"))
     except SyntaxFail:
