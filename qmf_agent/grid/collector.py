@@ -150,6 +150,10 @@ def _string(ad: classad.ClassAd, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _my_type(ad: classad.ClassAd) -> str:
+    return (_string(ad, "MyType") or "").lower()
+
+
 def _key(ad: classad.ClassAd) -> tuple[str, str] | None:
     my_type, name = _string(ad, "MyType"), _string(ad, "Name")
     if my_type is None or name is None:
@@ -192,15 +196,17 @@ def _project(ad: classad.ClassAd, projection: Sequence[str] | None) -> classad.C
         return ad
     out = classad.ClassAd()
     for name in ("MyType", "TargetType", *projection):
-        if name in ad:
+        try:
             out[name] = ad.lookup(name)
+        except KeyError:
+            continue
     return out
 
 
 def _copy_ad(ad: classad.ClassAd) -> classad.ClassAd:
     out = classad.ClassAd()
     for name in ad:
-        out[name] = ad[name]
+        out[name] = ad.lookup(name)
     return out
 
 
@@ -310,11 +316,20 @@ class Collector:
                 log.exception("collector: a local ad provider failed")
         return ads
 
-    def _local_ads(self) -> dict[tuple[str, str], classad.ClassAd]:
+    def _local_ads(self, selector: Selector | None = None) -> dict[tuple[str, str], classad.ClassAd]:
+        """This agent's own ads (of the types *selector* takes), stamped now.
+
+        The collector's own ad counts every stored ad, so it is built only
+        when asked for.
+        """
         now = int(self._clock())
-        ads: dict[tuple[str, str], classad.ClassAd] = {}
         provided = self._provided()
-        for ad in [self.ad(provided), *map(_copy_ad, provided)]:
+        wanted = [ad for ad in provided if selector is None or selector(_my_type(ad))]
+        fresh = [_copy_ad(ad) for ad in wanted]
+        if selector is None or selector(_COLLECTOR):
+            fresh.insert(0, self.ad(provided))
+        ads: dict[tuple[str, str], classad.ClassAd] = {}
+        for ad in fresh:
             ad["LastHeardFrom"] = now
             ad["AuthenticatedIdentity"] = self._own_identity
             for name, value in self._address.ad_attributes().items():
@@ -324,6 +339,11 @@ class Collector:
             if key is not None:
                 ads[key] = ad
         return ads
+
+    def _local_keys(self) -> set[tuple[str, str]]:
+        keys = {key for ad in self._provided() if (key := _key(ad)) is not None}
+        keys.add((_COLLECTOR, self._name.lower()))
+        return keys
 
     def ad(self, provided: list[classad.ClassAd] | None = None) -> classad.ClassAd:
         """The collector's own daemon ad (*provided*: the local ads, if at hand)."""
@@ -375,7 +395,7 @@ class Collector:
     def _update(self, ads: list[classad.ClassAd], implied_type: str | None, caller: Caller) -> int:
         identity = caller.identity or UNAUTHENTICATED
         now = self._clock()
-        local = self._local_ads()
+        local = self._local_keys()
         staged: list[tuple[tuple[str, str], _Entry]] = []
         for index, ad in enumerate(ads):
             if "MyType" not in ad:
@@ -476,11 +496,14 @@ class Collector:
             self._sink.changed("collector", self._name)
         return len(expired)
 
-    def _all_ads(self) -> list[classad.ClassAd]:
-        local = self._local_ads()
+    def _all_ads(self, selector: Selector) -> list[classad.ClassAd]:
+        """The local and stored ads whose (lower-case) MyType *selector* takes."""
+        local = self._local_ads(selector)
         with self._lock:
-            stored = {key: entry.ad for key, entry in self._ads.items() if key not in local}
-        return [*local.values(), *stored.values()]
+            stored = [
+                entry.ad for key, entry in self._ads.items() if key not in local and selector(key[0])
+            ]
+        return [*(ad for key, ad in local.items() if selector(key[0])), *stored]
 
     def query(
         self, ad_type: Any = "Any", constraint: Any = None, projection: Sequence[str] | None = None
@@ -493,23 +516,19 @@ class Collector:
             not isinstance(projection, (list, tuple)) or not all(isinstance(p, str) for p in projection)
         ):
             raise ParameterInvalid("Projection: expected a list of attribute names")
-        return [
-            _project(ad, projection)
-            for ad in self._all_ads()
-            if selector((_string(ad, "MyType") or "").lower()) and _matches(expr, ad)
-        ]
+        return [_project(ad, projection) for ad in self._all_ads(selector) if _matches(expr, ad)]
 
     def locate_all(self, daemon_type: Any) -> list[classad.ClassAd]:
         """Every daemon ad of *daemon_type*."""
         self._require_running()
         selector = daemon_types_for(daemon_type)
-        return [ad for ad in self._all_ads() if selector((_string(ad, "MyType") or "").lower())]
+        return self._all_ads(selector)
 
     def locate(self, daemon_type: Any, name: str | None = None) -> classad.ClassAd:
         """The ad of the daemon *name* (this agent's own when *name* is empty)."""
         ads = self.locate_all(daemon_type)
         if not name:
-            local = self._local_ads()
+            local = self._local_keys()
             mine = [ad for ad in ads if _key(ad) in local]
             if mine or ads:
                 return (mine or ads)[0]
@@ -530,11 +549,10 @@ class Collector:
         submitters: list[classad.ClassAd] = []
         schedds: list[classad.ClassAd] = []
         with self._lock:
-            stored = [entry.ad for entry in self._ads.values()]
+            stored = [(key[0], entry.ad) for key, entry in self._ads.items()]
         if provided is None:
             provided = self._provided()
-        for ad in stored + provided:
-            my_type = (_string(ad, "MyType") or "").lower()
+        for my_type, ad in stored + [(_my_type(ad), ad) for ad in provided]:
             if my_type == _MACHINE:
                 total += 1
                 state = _string(ad, "State")
