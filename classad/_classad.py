@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from . import _match
 from ._ast import SCOPE_KEYWORDS, AttrRef, BinaryOp, ListExpr, Literal, Node, Paren, RecordExpr
 from ._errors import ClassAdEvaluationError
 from ._eval import AdBase, compile_node, iter_refs, make_record, value_node
@@ -330,15 +331,11 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
 
     def matches(self, other: ClassAd) -> bool:
         """Whether *other*'s Requirements accept this ad."""
-        from ._match import matches
-
-        return matches(self, other)
+        return _match.matches(self, other)
 
     def symmetric_match(self, other: ClassAd) -> bool:
         """Whether both ads' Requirements accept each other."""
-        from ._match import symmetric_match
-
-        return symmetric_match(self, other)
+        return _match.symmetric_match(self, other)
 
     # -- printing -----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ Evaluation never raises for a language-level problem; those are values
 from __future__ import annotations
 
 import logging
+import operator
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -796,7 +797,7 @@ def _compile_binary(b: BinaryOp) -> Fn:
     if op == "&&" or op == "||":
         if lc is not _NO_CONST and rc is not _NO_CONST:
             return _const_fn(_logic(op, lc, lambda: rc))
-        return _compile_logic(op, lf, rf)
+        return _compile_logic(op, _chain_operands(b, op))
     fn = BINARY[op]
     if lc is not _NO_CONST and rc is not _NO_CONST:
         return _const_fn(fn(lc, rc))
@@ -817,6 +818,17 @@ def _compile_binary(b: BinaryOp) -> Fn:
             return fn(lf(s, t, k), rc)
 
         return binary_const
+    native = _NATIVE_COMPARE.get(op)
+    if native is not None:
+        # Two ints (the usual Memory >= RequestMemory) compare natively.
+        def compare(s: Any, t: Any, k: set) -> Any:
+            a = lf(s, t, k)
+            b = rf(s, t, k)
+            if a.__class__ is int and b.__class__ is int:
+                return native(a, b)
+            return fn(a, b)
+
+        return compare
 
     def binary(s: Any, t: Any, k: set) -> Any:
         return fn(lf(s, t, k), rf(s, t, k))
@@ -824,33 +836,44 @@ def _compile_binary(b: BinaryOp) -> Fn:
     return binary
 
 
-def _compile_logic(op: str, lf: Fn, rf: Fn) -> Fn:
-    if op == "&&":
-        def and_(s: Any, t: Any, k: set) -> Any:
-            v = lf(s, t, k)
-            if v is False:
-                return False
-            if v is True:
-                r = rf(s, t, k)
-                if r.__class__ is bool:
-                    return r
-                return truth(r)
-            return _logic("&&", v, lambda: rf(s, t, k))
+_NATIVE_COMPARE = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
 
-        return and_
 
-    def or_(s: Any, t: Any, k: set) -> Any:
-        v = lf(s, t, k)
-        if v is True:
-            return True
-        if v is False:
-            r = rf(s, t, k)
-            if r.__class__ is bool:
-                return r
-            return truth(r)
-        return _logic("||", v, lambda: rf(s, t, k))
+def _chain_operands(b: BinaryOp, op: str) -> list[Fn]:
+    """The operands of a left-nested ``a && b && c`` (or ``||``) chain,
+    compiled, so the chain runs in one closure instead of nested ones."""
+    operands: list[Node] = []
+    node: Node = b
+    while node.__class__ is BinaryOp and node.op == op:  # type: ignore[attr-defined]
+        operands.append(node.right)  # type: ignore[attr-defined]
+        node = node.left  # type: ignore[attr-defined]
+    operands.append(node)
+    operands.reverse()
+    return [compile_node(n) for n in operands]
 
-    return or_
+
+def _compile_logic(op: str, fns: list[Fn]) -> Fn:
+    # Fast path: every operand a boolean.  The first non-boolean hands over
+    # to the general left fold (_logic), which is what nested evaluation of
+    # ((a && b) && c) computes.
+    stop = op == "||"  # the value that decides the whole chain
+
+    def chain(s: Any, t: Any, k: set) -> Any:
+        for i, f in enumerate(fns):
+            v = f(s, t, k)
+            if v is stop:
+                return stop
+            if v is not (not stop):
+                acc = _logic(op, (not stop), lambda v=v: v)
+                for g in fns[i + 1:]:
+                    acc = _logic(op, acc, lambda g=g: g(s, t, k))
+                return acc
+        return not stop
+
+    return chain
 
 
 def _compile_call(f: FunctionCall) -> Fn:
