@@ -294,12 +294,17 @@ def cmd_act(ctx: Context, args: argparse.Namespace) -> int:
     if not ctx.json:
         ctx.out.write(f"{success} job(s) {args.past}.\n")
     if success == 0:
-        problems = [f"{v} {k[5:].lower() if k.startswith('Total') else k}" for k, v in totals.items()
-                    if k not in ("TotalSuccess", "TotalJobAds", "TotalChangedAds") and v]
-        if int(totals.get("TotalNotFound", 0)) and not int(totals.get("TotalJobAds", 0)):
+        problems = {name: int(totals.get(key, 0)) for key, name in _PROBLEMS.items() if totals.get(key)}
+        if set(problems) == {"not found"}:
             raise CliError(f"no matching job in the queue ({' '.join(args.jobs) or args.constraint})")
-        raise CliError(f"no job {args.past}: " + (", ".join(problems) or "nothing matched"))
+        raise CliError(f"no job {args.past}: "
+                       + (", ".join(f"{n} {name}" for name, n in problems.items()) or "nothing matched"))
     return 0
+
+
+_PROBLEMS = {"TotalNotFound": "not found", "TotalAlreadyDone": "already done",
+             "TotalBadStatus": "in the wrong state", "TotalPermissionDenied": "not permitted",
+             "TotalError": "failed"}
 
 
 def cmd_edit(ctx: Context, args: argparse.Namespace) -> int:

@@ -429,12 +429,15 @@ class Session:
                     continue
                 if not isinstance(attrs, Mapping) or not attrs.get("_name"):
                     continue
-                agent = self._saw_agent(attrs, client)
+                agent, fresh = self._saw_agent(attrs, client)
+                if fresh and self.handler is not None:
+                    self._inbox.put(("newAgent", agent))
                 if agent not in found:
                     found.append(agent)
         return found
 
-    def _saw_agent(self, attrs: Mapping[str, Any], client: Any) -> Agent:
+    def _saw_agent(self, attrs: Mapping[str, Any], client: Any) -> tuple[Agent, bool]:
+        """Record an agent's attributes; returns it and whether it is new."""
         name = str(attrs["_name"])
         with self._lock:
             agent = self._agents.get(name)
@@ -446,9 +449,7 @@ class Session:
                 agent.heartbeat_interval = float(attrs.get("_heartbeat_interval") or agent.heartbeat_interval)
                 agent.last_seen = time.monotonic()
             self._agent_client[name] = client
-        if fresh and self.handler is not None:
-            self._inbox.put(("newAgent", agent))
-        return agent
+        return agent, fresh
 
     def _agent_names(self, agent: str | Agent | None) -> list[str]:
         if agent is not None:
@@ -637,7 +638,9 @@ class Session:
             return
         agent_name = str(message.properties.get("qmf.agent") or "")
         if opcode == "_agent_heartbeat_indication" and isinstance(body, Mapping):
-            agent = self._saw_agent(body, client)
+            agent, fresh = self._saw_agent(body, client)
+            if fresh:
+                handler.newAgent(agent)
             handler.heartbeat(agent, int(body.get("_timestamp") or time.time_ns()))
             return
         if agent_name:

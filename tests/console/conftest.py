@@ -11,7 +11,7 @@ def agent(tmp_path_factory):
     """A running agent; its ``url`` is what consoles connect to."""
     proc = AgentProcess(tmp_path_factory.mktemp("agent")).start()
     yield proc
-    proc.stop()
     from console._connection import forget_sessions
 
     forget_sessions()
+    proc.stop()

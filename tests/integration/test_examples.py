@@ -1,0 +1,132 @@
+"""The examples run as programs against a real agent; their output is checked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "console"))
+from console_agent_process import REPO, AgentProcess, subprocess_env  # noqa: E402
+
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    proc = AgentProcess(tmp_path_factory.mktemp("agent")).start()
+    yield proc
+    from console._connection import forget_sessions
+
+    forget_sessions()
+    proc.stop()
+
+
+def run_example(name: str, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_seed_tutorial(agent, tmp_path):
+    done = run_example("seed_tutorial.py", "--url", agent.url, "--workdir", str(tmp_path), "--skip-spool",
+                       cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for line in (
+        '[ Hello = "World" ]',
+        '[ Hello = "World"; foo = "bar"; bar = { 1,2,3 }; baz = bar ]',
+        "[1, 2, 3]",
+        "classad.Value.Undefined",
+        "KeyError: 'bar'",
+        "[ foo = [ bar = true ] ]",
+        f"schedd: test{agent.port}",
+        "demo ads: 1 foo = 1",
+        "startd ads: 2 first has Cpus: True",
+        "test.out: 'Hello world\\n'",
+        "foo = bar",
+        "foo = 42",
+        "hold: TotalSuccess = 1 TotalJobAds = 1",
+        "hold again: TotalAlreadyDone = 1",
+        "remove: TotalSuccess = 1",
+        "reconfig sent",
+        "param lookup works: True",
+        "sessions invalidated; queue still answers: True",
+        "tutorial complete",
+    ):
+        assert line in out, f"missing {line!r} in:\n{out}"
+    assert f"MyAddress: <127.0.0.1:{agent.port}" in out
+
+
+def test_qmf_submit(agent, tmp_path):
+    done = run_example("qmf_submit.py", "--url", agent.url, "--seconds", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Submitted job: ") and lines[0].endswith(".0")
+    job_id = lines[0].split(": ")[1]
+    assert lines[1] in ("Job status: Idle", "Job status: Running")
+    assert lines[2] == "Job properties:"
+    props = dict(line.strip().split(" = ", 1) for line in lines[3:])
+    assert props["Cmd"] == "/bin/sleep" and props["Args"] == "2" and props["Owner"] == "nobody"
+    assert props["CustomId"] == job_id and props["Iwd"] == "/tmp"
+
+
+def test_qmf_submit_reports_a_refused_job(tmp_path):
+    done = run_example("qmf_submit.py", "--url", "amqp://127.0.0.1:1", cwd=tmp_path, timeout=60)
+    assert done.returncode != 0
+    assert "ConnectionError" in done.stderr or "TransportError" in done.stderr
+
+
+def test_fleet_monitor_sees_heartbeats_events_and_a_lost_agent(tmp_path):
+    watched = AgentProcess(tmp_path / "fleet").start()
+    try:
+        monitor = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "fleet_monitor.py"), "--url", watched.url, "--for", "9"],
+            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        from console import Session
+
+        with Session(watched.url) as s:
+            (scheduler,) = s.getObjects(_class="scheduler")
+            assert scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
+                                     "Iwd": "/tmp", "Owner": "nobody"}).status == 0
+        time.sleep(2)
+        watched.stop()
+        out, err = monitor.communicate(timeout=30)
+    finally:
+        watched.stop()
+    assert monitor.returncode == 0, err
+    name = f"redhat.com:qmf-grid:test{watched.port}"
+    assert f"agent up    {name}" in out
+    assert f"heartbeat   {name}" in out
+    assert "event       JobSubmitted" in out
+    assert f"agent LOST  {name}" in out
+    assert "summary: 1 agent(s)" in out and "1 lost" in out
+
+
+def test_auto_release_releases_at_most_n_times(agent, tmp_path):
+    import console as htcondor
+    from console import classad
+
+    schedd = htcondor.Schedd(agent.url)
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "300", "Iwd": str(tmp_path)}))
+    job = f"{cluster}.0"
+    outputs = []
+    for _ in range(3):
+        schedd.act(htcondor.JobAction.Hold, [job], "test hold")
+        done = run_example("auto_release.py", "--url", agent.url, "--codes", "1", "--max", "2", "--once",
+                           cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert f"{job}: released (1/2), hold code 1" in outputs[0]
+    assert f"{job}: released (2/2), hold code 1" in outputs[1]
+    assert f"{job}: released 2 times already; left held" in outputs[2]
+    other = run_example("auto_release.py", "--url", agent.url, "--codes", "26", "--once", cwd=tmp_path)
+    assert f"{job}: hold code 1 not in [26]; left held" in other.stdout
+    (ad,) = schedd.query(f"ClusterId == {cluster}", ["JobStatus", "AutoReleaseCount"])
+    assert ad["JobStatus"] == 5 and ad["AutoReleaseCount"] == 2
+    bad = run_example("auto_release.py", "--url", agent.url, "--codes", "x", "--once", cwd=tmp_path)
+    assert bad.returncode == 2 and "--codes must be integers" in bad.stderr
+    schedd.act(htcondor.JobAction.Remove, [job])
