@@ -183,7 +183,8 @@ class Grid:
         )
         self.collector = Collector(config, self._sink, self.address)
         roles: list[Role] = [self.collector, self.startd, self.schedd, self.negotiator]
-        self.master = Master(config, self._sink, self.address, roles)
+        self.master = Master(config, self._sink, self.address, roles,
+                             busy=lambda: bool(self.schedd.active))
         self._schedd_info = DaemonInfo()
         self._negotiator_info = DaemonInfo()
         self._bindings: dict[str, ClassBinding] = {

@@ -39,6 +39,8 @@ __all__ = ["Master", "MODES"]
 
 log = logging.getLogger(__name__)
 
+_MATCHMAKER = "NEGOTIATOR"
+
 MODES = ("graceful", "fast", "peaceful")
 """How roles stop: let running jobs finish their grace period and go back to
 the queue (graceful), kill them at once (fast), or wait for them (peaceful)."""
@@ -56,10 +58,12 @@ class Master:
 
     *roles* are the daemons it controls, by their ``name`` (subsystem);
     *listeners* are told of every reloaded configuration (the facade uses
-    this to re-read the agent's own settings).
+    this to re-read the agent's own settings); *busy* says whether jobs
+    are running (what a peaceful shutdown waits for).
     """
 
     name = "MASTER"
+    _PEACEFUL_POLL = 0.5
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class Master:
         roles: Sequence[Role],
         *,
         listeners: Sequence[Callable[[Config], None]] = (),
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._config = config
         self._sink = sink
@@ -76,6 +81,8 @@ class Master:
         self._roles: dict[str, Role] = {role.name.upper(): role for role in roles}
         self._listeners = list(listeners)
         self._lock = threading.RLock()
+        self._busy = busy
+        self._peaceful: threading.Event | None = None
         self._info = DaemonInfo()
         self.binding = DaemonBinding(
             "master",
@@ -145,15 +152,51 @@ class Master:
                 self.start_role(subsystem)
 
     def stop_all(self, mode: str = "graceful") -> None:
-        """Stop every running role, last started first (the master stays)."""
+        """Stop every running role, last started first (the master stays).
+
+        ``peaceful`` stops the matchmaker at once, so no job starts, and
+        the other roles once no job runs any more (checked on a thread of
+        its own; the call returns at once).  Any later control call
+        cancels a pending peaceful stop.
+        """
         mode = _mode(mode)
         with self._lock:
+            self._cancel_peaceful()
+            if mode == "peaceful" and self._busy():
+                if _MATCHMAKER in self._roles:
+                    self.stop_role(_MATCHMAKER, mode)
+                self._peaceful = threading.Event()
+                threading.Thread(
+                    target=self._finish_peacefully, args=(self._peaceful,),
+                    name="master-peaceful", daemon=True,
+                ).start()
+                log.info("master: peaceful shutdown: waiting for running jobs to finish")
+                return
             for subsystem in reversed(list(self._roles)):
                 self.stop_role(subsystem, mode)
+
+    def _cancel_peaceful(self) -> None:
+        if self._peaceful is not None:
+            self._peaceful.set()
+            self._peaceful = None
+            log.info("master: pending peaceful shutdown cancelled")
+
+    def _finish_peacefully(self, cancelled: threading.Event) -> None:
+        while not cancelled.wait(self._PEACEFUL_POLL):
+            if self._busy():
+                continue
+            with self._lock:
+                if cancelled.is_set():
+                    return
+                self._peaceful = None
+                for subsystem in reversed(list(self._roles)):
+                    self.stop_role(subsystem, "peaceful")
+            return
 
     def start_role(self, subsystem: str) -> bool:
         """Start one role; False if it was running already."""
         with self._lock:
+            self._cancel_peaceful()
             role = self._role(subsystem)
             if role.running:
                 return False
@@ -177,6 +220,7 @@ class Master:
     def restart(self) -> None:
         """Stop every role gracefully and start the listed ones again."""
         with self._lock:
+            self._cancel_peaceful()
             log.info("master: restarting the daemons")
             self.stop_all("graceful")
             for subsystem in self._wanted():

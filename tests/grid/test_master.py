@@ -264,3 +264,39 @@ def test_reconfig_listeners_see_the_new_configuration(setup: Any) -> None:
     config.path.write_text("MASTER_NAME = m1\nNUM_SLOTS = 9\n")
     master.reconfig()
     assert seen == [9]
+
+
+def test_peaceful_stop_waits_for_running_jobs(tmp_path: Path) -> None:
+    log: list[str] = []
+    roles = [CountingRole(name, log) for name in ("COLLECTOR", "STARTD", "SCHEDD", "NEGOTIATOR")]
+    jobs_running = [True]
+    config = Config.from_text("MASTER_NAME = m1\n")
+    master = Master(config, RecordingSink(), ADDRESS, roles, busy=lambda: jobs_running[0])
+    master._PEACEFUL_POLL = 0.01
+    master.start_all()
+    log.clear()
+    call(master, "DaemonsOff", Mode="peaceful")
+    assert log == ["stop NEGOTIATOR peaceful"]  # no new jobs start; the rest wait
+    jobs_running[0] = False
+    deadline = time.monotonic() + 10
+    while len(log) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log == ["stop NEGOTIATOR peaceful", "stop SCHEDD peaceful", "stop STARTD peaceful",
+                   "stop COLLECTOR peaceful"]
+
+
+def test_a_control_call_cancels_a_pending_peaceful_stop() -> None:
+    log: list[str] = []
+    roles = [CountingRole(name, log) for name in ("SCHEDD", "NEGOTIATOR")]
+    jobs_running = [True]
+    master = Master(Config.from_text("MASTER_NAME = m1\n"), RecordingSink(), ADDRESS, roles,
+                    busy=lambda: jobs_running[0])
+    master._PEACEFUL_POLL = 0.01
+    master.start_all()
+    master.stop_all("peaceful")
+    master.start_role("NEGOTIATOR")
+    log.clear()
+    jobs_running[0] = False
+    time.sleep(0.2)  # several polls: a cancelled wait must not stop anything
+    assert log == []
+    assert all(role.running for role in roles)
