@@ -22,7 +22,7 @@ from typing import Any
 from . import _match
 from ._ast import SCOPE_KEYWORDS, AttrRef, BinaryOp, ListExpr, Literal, Node, Paren, RecordExpr
 from ._errors import ClassAdEvaluationError
-from ._eval import AdBase, compile_node, iter_refs, make_record, value_node
+from ._eval import AdBase, evaluate, iter_refs, make_record, value_node
 from ._ops import BINARY
 from ._parser import parse_expression
 from ._unparse import unparse, unparse_pretty, unparse_record_items
@@ -144,7 +144,7 @@ class ExprTree:
             raise TypeError(f"target must be a ClassAd, not {type(target).__name__}")
         if scope is None:
             scope = self._scope
-        return compile_node(self._node)(scope, target, set())
+        return evaluate(self._node, scope, target)
 
     def eval(self, scope: ClassAd | None = None, target: ClassAd | None = None) -> Any:
         """Evaluate with *scope* as MY and *target* as TARGET.
@@ -305,7 +305,7 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
         node = self._find(low)
         if node is None:
             raise KeyError(attr)
-        value = compile_node(node)(self, None, {(id(self), low)})
+        value = evaluate(node, self, None, {(id(self), low)})
         if value.__class__ is tuple:
             found = _list_source(node, self, None)
             if found is not None:
@@ -465,7 +465,7 @@ def _flatten(node: Node, ad: AdBase, busy: set) -> Any:
     for ref in iter_refs(node):
         if ref.base is not None or ref.absolute or isinstance(_flatten(ref, ad, busy), Node):
             return node
-    return compile_node(node)(ad, None, set())
+    return evaluate(node, ad, None)
 
 
 def _to_node(v: Any) -> Node:

@@ -69,6 +69,10 @@ Fn = Callable[[Any, Any, set], Any]
 
 _TARGET_NAMES = frozenset({"target", "other"})
 
+#: Attribute references followed inside one another before giving ERROR;
+#: each costs several Python frames, and the stack is finite.
+MAX_REFERENCE_DEPTH = 100
+
 #: lower-case attribute name -> the first spelling this process has seen.
 SPELLINGS: dict[str, str] = {}
 _intern = sys.intern
@@ -130,7 +134,10 @@ class AdBase(Record):
         return list(self._all_names().values())
 
     def evaluate_attribute(self, name: str) -> Any:
-        return attribute_value(self, name.lower(), None, set(), _run_compiled)
+        node = self._find(name.lower())
+        if node is None:
+            return UNDEFINED
+        return evaluate(node, self, None, {(id(self), name.lower())})
 
     def _all_names(self) -> dict[str, str]:
         """lower-case name -> spelling over this ad and its chain."""
@@ -176,6 +183,8 @@ def _eval_found(ad: AdBase, lname: str, node: Node, target: Any, busy: set, run:
     key = (id(ad), lname)
     if key in busy:
         return UNDEFINED  # circular reference
+    if len(busy) > MAX_REFERENCE_DEPTH:
+        return ERROR  # a chain of references too long to follow
     busy.add(key)
     try:
         return run(node, ad, target, busy)
@@ -894,6 +903,14 @@ def _compile_call(f: FunctionCall) -> Fn:
     return call
 
 
-def evaluate(node: Node, scope: Any = None, target: Any = None) -> Any:
-    """Evaluate *node* (compiled) with *scope* as MY and *target* as TARGET."""
-    return _run_compiled(node, scope, target, set())
+def evaluate(node: Node, scope: Any = None, target: Any = None, busy: set | None = None) -> Any:
+    """Evaluate *node* (compiled) with *scope* as MY and *target* as TARGET.
+
+    This is the entry point for callers outside the evaluator: an
+    evaluation too deep for Python's stack gives ERROR instead of an
+    exception (*busy* names attributes already being evaluated)."""
+    try:
+        return _run_compiled(node, scope, target, set() if busy is None else busy)
+    except RecursionError:
+        _log.warning("evaluation nested too deeply; result is ERROR")
+        return ERROR

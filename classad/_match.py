@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._eval import AdBase, compile_node
+from ._eval import AdBase, evaluate
 
 __all__ = ["matches", "symmetric_match", "rank"]
 
@@ -20,7 +20,7 @@ def _accepts(ad: AdBase, other: AdBase) -> bool:
     node = ad._find("requirements")
     if node is None:
         return False
-    v: Any = compile_node(node)(ad, other, {(id(ad), "requirements")})
+    v: Any = evaluate(node, ad, other, {(id(ad), "requirements")})
     t = v.__class__
     if t is bool:
         return v
@@ -51,7 +51,7 @@ def rank(ad: AdBase, other: AdBase) -> float:
     node = ad._find("rank")
     if node is None:
         return 0.0
-    v = compile_node(node)(ad, other, {(id(ad), "rank")})
+    v = evaluate(node, ad, other, {(id(ad), "rank")})
     t = v.__class__
     if t is int or t is float or t is bool:
         return float(v)

@@ -51,7 +51,7 @@ __all__ = [
     "parse_old_line",
     "iter_new_ads",
     "PRECEDENCE",
-    "MAX_NESTING",
+    "MAX_DEPTH",
 ]
 
 _log = logging.getLogger(__name__)
@@ -67,9 +67,11 @@ PRECEDENCE = {
 }
 
 
-#: Deepest bracket nesting accepted; evaluation and printing recurse once per
-#: level, and Python's stack must hold it.
-MAX_NESTING = 200
+#: Deepest expression tree accepted.  Compiling, evaluating and printing
+#: recurse once (compiling three frames) per level, and Python's stack must
+#: hold that; only texts with more tokens than this can be that deep, so
+#: ordinary expressions never pay for the check.
+MAX_DEPTH = 250
 
 
 class _ParseFailure(Exception):
@@ -334,18 +336,8 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
     """Parse a complete token list (one expression) from *text*."""
     if not toks:
         raise ClassAdSyntaxError("empty expression", text, 0)
-    depth = 0
-    for tok in toks:  # evaluating and printing recurse: bound the nesting
-        kind = tok[0]
-        if kind == "LPAR" or kind == "LBRACK" or kind == "LBRACE":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise ClassAdSyntaxError(
-                    f"expression nested more than {MAX_NESTING} levels deep", text, tok[2])
-        elif kind == "RPAR" or kind == "RBRACK" or kind == "RBRACE":
-            depth -= 1
     try:
-        return _drive(toks)
+        node = _drive(toks)
     except _Unexpected as exc:
         tok = exc.tok
         if tok is None:
@@ -358,8 +350,23 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
         raise ClassAdSyntaxError(f"unexpected {what!s}", text, tok[2]) from None
     except _ParseFailure as exc:
         raise ClassAdSyntaxError(str(exc), text, exc.pos) from None
-    except RecursionError:
-        raise ClassAdSyntaxError("expression nested too deeply", text, 0) from None
+    if len(toks) > MAX_DEPTH and _tree_depth(node) > MAX_DEPTH:  # fewer tokens: shallower
+        raise ClassAdSyntaxError(
+            f"expression nested more than {MAX_DEPTH} levels deep", text, 0)
+    return node
+
+
+def _tree_depth(node: Node) -> int:
+    """Depth of the AST, without recursion."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > deepest:
+            deepest = d
+        for child in n.children():
+            stack.append((child, d + 1))
+    return deepest
 
 
 @lru_cache(maxsize=16384)

@@ -178,3 +178,15 @@ def test_strict_mode_switch():
 def test_equality_of_ads():
     assert ClassAd("[a = 1; B = b]") == ClassAd("[A = 1; b = b]")
     assert ClassAd("[a = 1]") != ClassAd("[a = 2]")
+
+
+def test_too_deep_input_gives_clear_errors_not_crashes():
+    with pytest.raises(classad.ClassAdSyntaxError, match="levels deep"):
+        ExprTree("+".join(["1"] * 5000))
+    assert ExprTree("+".join(["1"] * 200)).eval() == 200
+    assert len(ExprTree("{" + ",".join(["1"] * 5000) + "}").eval()) == 5000
+    ad = ClassAd({"a0": 1})
+    for i in range(1, 2000):
+        ad[f"a{i}"] = ExprTree(f"a{i - 1} + 1")
+    assert ad.eval("a50") == 51
+    assert ad.eval("a1999") is Value.Error   # too long a chain of references
