@@ -36,6 +36,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,13 @@ class SinkRelay:
     def __init__(self, target: AgentSink | None = None) -> None:
         self._lock = threading.Lock()
         self._target = target
-        self._held: list[Callable[[AgentSink], None]] = []
+        self._held: deque[Callable[[AgentSink], None]] = deque(maxlen=self._LIMIT)
+        self._dropping = False
 
     def attach(self, target: AgentSink) -> None:
         with self._lock:
             self._target = target
-            held, self._held = self._held, []
+            held, self._held = list(self._held), deque(maxlen=self._LIMIT)
         for report in held:
             report(target)
 
@@ -93,8 +95,10 @@ class SinkRelay:
         with self._lock:
             target = self._target
             if target is None:
-                if len(self._held) >= self._LIMIT:
-                    del self._held[0]
+                if len(self._held) == self._LIMIT and not self._dropping:
+                    log.warning("more than %d reports before the agent attached: "
+                                "dropping the oldest", self._LIMIT)
+                    self._dropping = True
                 self._held.append(report)
                 return
         report(target)
