@@ -91,7 +91,7 @@ def analyze(job_id: str, job_ad: classad.ClassAd, status: int,
     ``Summary``, one line a user can act on.
     """
     req_text = str(job_ad.lookup("Requirements")) if "Requirements" in job_ad else "true"
-    clauses = []
+    clauses: list[dict[str, Any]] = []
     for clause in split_conjunction(req_text):
         expr = classad.ExprTree(clause)
         ok = sum(1 for s in slots if is_true(expr.eval(scope=job_ad, target=s.ad)))
@@ -113,7 +113,7 @@ def analyze(job_id: str, job_ad: classad.ClassAd, status: int,
     elif not slots:
         summary = "there are no slots"
     elif not job_ok:
-        failing = [c["Clause"] for c in clauses if c["MatchingSlots"] == 0]
+        failing = [str(c["Clause"]) for c in clauses if c["MatchingSlots"] == 0]
         summary = (f"no slot satisfies the job's Requirements; clause(s) no slot meets: "
                    f"{'; '.join(failing)}" if failing else
                    "each clause matches some slot, but no slot meets them all")

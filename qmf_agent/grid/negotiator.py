@@ -336,13 +336,14 @@ class Negotiator:
                     ((k, v) for k, v in cluster.attrs.items() if k not in skip), key=_name))
                 entry = (sig, skip)
                 cluster_sigs[cluster.id] = entry
-            sig, skip = entry
+            cluster_sig, skip = entry
+            key: Any = cluster_sig
             own = job.own
             if own:
                 own_sig = tuple(sorted(((k, v) for k, v in own.items() if k not in skip), key=_name))
                 if own_sig:
-                    sig = (sig, own_sig)
-            groups.setdefault(sig, []).append(job)
+                    key = (cluster_sig, own_sig)
+            groups.setdefault(key, []).append(job)
         out = []
         for members in groups.values():
             members.sort(key=lambda j: (-_prio(j), j.cluster.id, j.proc))

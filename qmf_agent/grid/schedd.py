@@ -61,6 +61,7 @@ from .jobs import (
 from .objects import job_object
 from .policy import has_periodic, is_true, on_exit_action, periodic_action
 from .store import Store
+from .userlog import EventCode, UserLog
 
 __all__ = ["Schedd", "ScheddConfig", "ActTotals"]
 
@@ -106,7 +107,7 @@ class _StartPlan:
     first_waits: list[int] = field(default_factory=list)
 
 
-class ActTotals(dict):  # type: ignore[type-arg]
+class ActTotals(dict[str, int]):
     """Act's result map: HTCondor's totals, all present, zero by default."""
 
     def __init__(self) -> None:
@@ -155,10 +156,6 @@ class _Counts:
         table[status] = table.get(status, 0) + n
 
 
-def _is_true(value: Any) -> bool:
-    return is_true(value)
-
-
 class Schedd:
     """The job queue and everything that changes it."""
 
@@ -179,6 +176,7 @@ class Schedd:
         self.active: dict[str, Job] = {}   # running or suspended, by id
         self.counts = _Counts()
         self.on_work: Callable[[], None] = lambda: None
+        self.userlog = UserLog(self.config.name)
         self.epoch = store.next_epoch()
         self.birthdate = int(store.meta("birthdate", 0)) or now()
         self.start_time = now()
@@ -297,6 +295,7 @@ class Schedd:
         elif old in (JobStatus.RUNNING, JobStatus.SUSPENDED):
             self.active.pop(job.id, None)
         owner = job.owner
+        self._log_status(job, old, new, reason)
         self.sink.event("JobStatusChanged", {"Id": job.id, "Owner": owner, "From": old,
                                              "To": new, "Reason": reason})
         if new == JobStatus.HELD:
@@ -307,6 +306,42 @@ class Schedd:
         self.sink.changed("submitter", owner)
         self.sink.changed("submission", self.submission_key(job))
         self.sink.changed("scheduler", self.config.name)
+
+    def _log_event(self, job: Job, code: int, text: str, details: tuple[str, ...] = ()) -> None:
+        """Append an event to the job's UserLog, if it has one."""
+        path = job.get("UserLog")
+        if type(path) is not str or not path:
+            return
+        iwd = job.get("Iwd", "/")
+        self.userlog.write(os.path.join(iwd if type(iwd) is str else "/", path), job.owner,
+                           job.cluster.id, job.proc, code, text, details)
+
+    def _log_status(self, job: Job, old: int, new: int, reason: str) -> None:
+        if new == JobStatus.RUNNING:
+            if old == JobStatus.SUSPENDED:
+                self._log_event(job, EventCode.UNSUSPENDED, "Job was unsuspended.")
+            else:
+                self._log_event(job, EventCode.EXECUTE,
+                                f"Job executing on host: {job.get('RemoteHost', '')}")
+        elif new == JobStatus.SUSPENDED:
+            self._log_event(job, EventCode.SUSPENDED, "Job was suspended.",
+                            ("Number of processes actually suspended: 1",))
+        elif new == JobStatus.HELD:
+            self._log_event(job, EventCode.HELD, "Job was held.", (
+                reason, f"Code {int(job.get('HoldReasonCode', 0) or 0)} Subcode 0"))
+        elif new == JobStatus.IDLE and old == JobStatus.HELD:
+            self._log_event(job, EventCode.RELEASED, "Job was released.", (reason,))
+        elif new == JobStatus.IDLE:
+            self._log_event(job, EventCode.EVICTED, "Job was evicted.",
+                            ("(0) Job was not checkpointed.",))
+        elif new == JobStatus.COMPLETED:
+            if job.get("ExitBySignal"):
+                how = f"(0) Abnormal termination (signal {job.get('ExitSignal', 0)})"
+            else:
+                how = f"(1) Normal termination (return value {job.get('ExitCode', 0)})"
+            self._log_event(job, EventCode.TERMINATED, "Job terminated.", (how,))
+        elif new == JobStatus.REMOVED:
+            self._log_event(job, EventCode.ABORTED, "Job was aborted.", (reason,))
 
     def _finish(self, job: Job, changes: Mapping[str, Any], reason: str) -> None:
         """Apply a committed move of *job* to history."""
@@ -429,9 +464,11 @@ class Schedd:
             self.counts.submission_qdate.setdefault((owner, sub), int(attrs["QDate"]))
             self.jobs_submitted += count
             self._rates["submit"].add(count)
-            for job_id in ids:
-                self.sink.changed("job", job_id)
-                self.sink.event("JobSubmitted", {"Id": job_id, "Owner": owner,
+            for job in cluster.procs.values():
+                self._log_event(job, EventCode.SUBMIT,
+                                f"Job submitted from host: {self.config.name}")
+                self.sink.changed("job", job.id)
+                self.sink.event("JobSubmitted", {"Id": job.id, "Owner": owner,
                                                  "Cmd": attrs["Cmd"]})
             self.sink.changed("submitter", owner)
             self.sink.changed("submission", f"{owner}#{sub}")
@@ -688,7 +725,7 @@ class Schedd:
             if 0 <= limit <= len(out):
                 break
             flat = raw_from_json(stored)
-            if expr is not None and not _is_true(expr.eval(scope=build_ad(flat))):
+            if expr is not None and not is_true(expr.eval(scope=build_ad(flat))):
                 continue
             out.append(_project(flat, projection))
         return out
@@ -718,8 +755,7 @@ class Schedd:
         try:
             with open(path, "rb") as fh:
                 st = os.fstat(fh.fileno())
-                uid_fn = getattr(self.backend, "run_uid", None)
-                if uid_fn is not None and os.geteuid() == 0 and st.st_uid != uid_fn(owner):
+                if os.geteuid() == 0 and st.st_uid != self.backend.run_uid(owner):
                     raise Forbidden(f"{path} does not belong to the job's user")
                 size = st.st_size
                 lo, hi, _ = slice(start, size + end + 1 if end < 0 else end).indices(size)
@@ -1075,7 +1111,7 @@ def _parse_constraint(text: str) -> Any:
 
 
 def _matches(expr: Any, job: Job) -> bool:
-    return _is_true(expr.eval(scope=job.ad()))
+    return is_true(expr.eval(scope=job.ad()))
 
 
 def _project(flat: dict[str, Any], projection: Iterable[str] | None) -> dict[str, Any]:

@@ -20,12 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import pwd
 import selectors
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import threading
 import time
@@ -35,6 +33,7 @@ from typing import Any
 import classad
 
 from ..binding import AgentSink
+from . import userfiles
 from .backend import ExitCallback, ExitResult, JobSpec, SlotView
 from .config import Config
 
@@ -150,8 +149,6 @@ class Startd:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._slots = self._make_slots()
-        self._as_root = os.geteuid() == 0
-        self._ids: dict[str, tuple[float, tuple[int, int, list[int]] | None]] = {}
 
     # --- slots -------------------------------------------------------------
 
@@ -347,92 +344,31 @@ class Startd:
             self._set_state(slot_obj, "Unclaimed", "Idle", None, None)
         self._announce(slot, "Claimed", "Unclaimed", "Idle", None, None)
 
-    def _identity(self, owner: str) -> tuple[int, int, list[int]] | None:
-        """(uid, gid, groups) to run as, or None to run as the agent's user.
-
-        None also when the owner *is* the agent's user: then no switch is
-        needed and Popen can take its fast (vfork) path.  Lookups are cached
-        for a minute, since a burst of short jobs asks for the same owner
-        hundreds of times a second.
-        """
-        if not self._as_root:
-            return None
-        now = time.monotonic()
-        cached = self._ids.get(owner)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            pw = pwd.getpwnam(owner)
-        except KeyError:
-            ident = None
-        else:
-            try:
-                groups = os.getgrouplist(owner, pw.pw_gid)
-            except OSError:
-                groups = [pw.pw_gid]
-            ident = (pw.pw_uid, pw.pw_gid, groups)
-        if ident is not None and ident[0] == os.geteuid() and ident[1] == os.getegid():
-            ident = None
-        self._ids[owner] = (now + 60.0, ident)
-        return ident
-
     def run_uid(self, owner: str) -> int:
-        """The uid a job of *owner* runs as (for Fetch's ownership check)."""
-        ident = self._identity(owner)
-        return ident[0] if ident else os.geteuid()
+        """The uid a job of *owner* runs as (Fetch reads only its files)."""
+        return userfiles.run_uid(owner)
 
     @staticmethod
-    def _may_write(path: str, uid: int, gid: int, groups: list[int]) -> bool:
-        """Whether *uid* may create or truncate *path* (the agent is root)."""
+    def _open(path: str, flags: int, ident: userfiles.Identity | None, code: int) -> int:
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            try:
-                st = os.stat(os.path.dirname(path) or ".")
-            except OSError:
-                return False
-            return _allowed(st, uid, gid, groups, stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH)
-        if stat.S_ISCHR(st.st_mode) and path == os.devnull:
-            return True
-        return st.st_uid == uid and stat.S_ISREG(st.st_mode)
-
-    def _open(self, path: str, write: bool, ident: tuple[int, int, list[int]] | None,
-              code: int) -> int:
-        if ident is not None:
-            uid, gid, groups = ident
-            if write and not self._may_write(path, uid, gid, groups):
-                raise _StartFailure(f"user {uid} may not write {path}", code)
-            if not write and path != os.devnull:
-                try:
-                    st = os.stat(path)
-                except OSError as exc:
-                    raise _StartFailure(f"cannot open {path}: {exc.strerror}", code) from None
-                if not _allowed(st, uid, gid, groups, stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH):
-                    raise _StartFailure(f"user {uid} may not read {path}", code)
-        flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if write else os.O_RDONLY
-        try:
-            fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise _StartFailure(f"cannot open {path}: {exc.strerror}", code) from None
-        if write and ident is not None and path != os.devnull:
-            try:
-                os.fchown(fd, ident[0], ident[1])
-            except OSError as exc:
-                log.warning("cannot give %s to uid %d: %s", path, ident[0], exc)
-        return fd
+            return userfiles.open_for(path, flags, ident)
+        except userfiles.UserFileError as exc:
+            raise _StartFailure(str(exc), code) from None
 
     def _spawn(self, spec: JobSpec) -> subprocess.Popen[bytes]:
         if not os.path.isdir(spec.iwd):
             raise _StartFailure(f"Iwd {spec.iwd} is not a directory", HoldCode.IWD_ERROR)
-        ident = self._identity(spec.owner)
+        ident = userfiles.identity(spec.owner)
+        out_flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         fds: list[int] = []
         try:
-            fds.append(self._open(spec.stdin, False, ident, HoldCode.UNABLE_TO_OPEN_INPUT))
-            fds.append(self._open(spec.stdout, True, ident, HoldCode.UNABLE_TO_OPEN_OUTPUT))
+            fds.append(self._open(spec.stdin, os.O_RDONLY, ident, HoldCode.UNABLE_TO_OPEN_INPUT))
+            fds.append(self._open(spec.stdout, out_flags, ident, HoldCode.UNABLE_TO_OPEN_OUTPUT))
             if spec.stderr == spec.stdout:
                 fds.append(fds[1])
             else:
-                fds.append(self._open(spec.stderr, True, ident, HoldCode.UNABLE_TO_OPEN_OUTPUT))
+                fds.append(self._open(spec.stderr, out_flags, ident,
+                                      HoldCode.UNABLE_TO_OPEN_OUTPUT))
             kwargs: dict[str, Any] = {}
             if ident is not None:
                 kwargs = {"user": ident[0], "group": ident[1], "extra_groups": ident[2]}
@@ -568,13 +504,3 @@ class Startd:
     def active_jobs(self) -> list[str]:
         with self._lock:
             return list(self._runs)
-
-
-def _allowed(st: os.stat_result, uid: int, gid: int, groups: list[int],
-             user_bit: int, group_bit: int, other_bit: int) -> bool:
-    if st.st_uid == uid:
-        return bool(st.st_mode & user_bit)
-    if st.st_gid == gid or st.st_gid in groups:
-        return bool(st.st_mode & group_bit)
-    return bool(st.st_mode & other_bit)
-

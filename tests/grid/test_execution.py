@@ -225,3 +225,19 @@ def test_slot_states_follow_the_job(jp, tmp_path):
     changes = [(e["From"], e["To"]) for e in jp.sink.named("SlotStateChanged")
                if e["Name"] == slot]
     assert ("Unclaimed", "Claimed") in changes and ("Claimed", "Unclaimed") in changes
+
+
+def test_user_log_records_the_life_of_a_job(jp, tmp_path):
+    jp.schedd.submit(job_ad(str(tmp_path), cmd="/bin/sh", Arguments="-c 'exit 2'",
+                            UserLog="job.log", OnExitHold=expr("NumJobStarts < 2")), 1, ROOT)
+    wait_for(lambda: jp.status("1.0") == JobStatus.HELD)
+    assert jp.schedd.fetch("1.0", "Log", 0, 3, ROOT) == b"000"
+    jp.schedd.act_one("release", "1.0", "try again", ROOT)
+    wait_for(lambda: jp.status("1.0") == JobStatus.COMPLETED)
+    text = (tmp_path / "job.log").read_text()
+    codes = [line[:3] for line in text.splitlines() if line[:3].isdigit()]
+    assert codes == ["000", "001", "012", "013", "001", "005"]
+    assert "(001.000.000)" in text.splitlines()[0]
+    assert "\t(1) Normal termination (return value 2)" in text
+    assert "\ttry again" in text
+    assert text.count("...\n") == 6
