@@ -46,10 +46,12 @@ def free_port() -> int:
 class AgentProcess:
     """Start with :meth:`start`, stop with :meth:`stop` (SIGTERM, then kill)."""
 
-    def __init__(self, state_dir: Path, extra_config: str = "") -> None:
+    def __init__(self, state_dir: Path, extra_config: str = "", broker: str | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.port = free_port()
-        self.url = f"amqp://127.0.0.1:{self.port}"
+        self.broker = broker
+        self.url = broker or f"amqp://127.0.0.1:{self.port}"
+        self.name = f"redhat.com:qmf-grid:test{self.port}"
         self.extra_config = extra_config
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.state_dir / "agent.log"
@@ -60,7 +62,8 @@ class AgentProcess:
         env = subprocess_env()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qmf_agent", "--listen", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "qmf_agent",
+             *(["--broker", self.broker] if self.broker else ["--listen", f"127.0.0.1:{self.port}"]),
              "--state-dir", str(self.state_dir), "--name", f"test{self.port}"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(self.state_dir),
         )
@@ -75,16 +78,17 @@ class AgentProcess:
         raise RuntimeError(f"the agent did not answer within {timeout}s:\n{self.log()}")
 
     def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                pass
-        except OSError:
-            return False
+        if not self.broker:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                return False
         from console import Session
 
         try:
             with Session(self.url, timeout=3) as s:
-                return bool(s.getAgents(wait=0.5))
+                return self.name in [a.name for a in s.getAgents(wait=0.5)]
         except Exception:
             return False
 
