@@ -10,13 +10,15 @@ not a reason to skip.  Plain helpers live in ``tests/qmf_testing.py``
 from __future__ import annotations
 
 import pytest
-from qmf_testing import BROKER_URL, free_port, need_broker
+from qmf_testing import BROKER_URL, free_port, need_broker, need_slurm
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Apply :func:`need_broker` to every ``broker``-marked test or param."""
+    """Apply :func:`need_broker` / :func:`need_slurm` to ``broker`` / ``slurm``-marked tests."""
     if item.get_closest_marker("broker") is not None:
         need_broker()
+    if item.get_closest_marker("slurm") is not None:
+        need_slurm()
 
 
 @pytest.fixture

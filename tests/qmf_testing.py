@@ -8,7 +8,9 @@ directory came first and breaks collection.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 
 import pytest
 
@@ -40,3 +42,26 @@ def need_broker() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but no RabbitMQ answers on {BROKER_HOST}:{BROKER_PORT}")
     pytest.skip(f"no RabbitMQ on {BROKER_HOST}:{BROKER_PORT} (set CI to make this a failure)")
+
+
+def slurm_available(timeout: float = 10.0) -> bool:
+    """True when ``sinfo`` exists and the controller answers with a usable node."""
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    states = done.stdout.split()
+    return done.returncode == 0 and any(s.rstrip("*~#") in ("idle", "mixed", "allocated")
+                                        for s in states)
+
+
+def need_slurm() -> None:
+    """Skip (or, under CI, fail) the current test when no Slurm cluster answers."""
+    if slurm_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but no Slurm cluster answers (sinfo); .ci/slurm.sh starts one")
+    pytest.skip("no Slurm cluster answers (sinfo); set CI to make this a failure")
