@@ -4,7 +4,7 @@ Tests that need RabbitMQ carry ``@pytest.mark.broker``.  They are skipped
 when nothing answers on 127.0.0.1:5672, *unless* the environment variable
 ``CI`` is set: CI starts the broker, so a missing broker there is a failure,
 not a reason to skip.  Plain helpers live in ``tests/qmf_testing.py``
-(import them from there, never ``from qmf_testing import``).
+(import them from there, never ``from conftest import``).
 """
 
 from __future__ import annotations

@@ -97,9 +97,11 @@ class DirectListener(Handler):
         *,
         security: Security | None = None,
         max_queued: int = 10_000,
+        max_message_bytes: int = 64 * 1024 * 1024,
         container_id: str | None = None,
     ) -> None:
         super().__init__()
+        self.max_message_bytes = max_message_bytes
         self.host, self.port, tls = parse_listen(listen)
         self.security = security or Security()
         if tls and not self.security.cert_file:
@@ -211,6 +213,7 @@ class DirectListener(Handler):
         else:
             link.source.copy(link.remote_source)
             link.target.copy(link.remote_target)
+            link.max_message_size = self.max_message_bytes
 
     def _open_outgoing(self, link: Sender) -> None:
         """A peer's receiver: decide what it receives."""
@@ -298,6 +301,19 @@ class DirectListener(Handler):
         if link.is_sender:
             if delivery.remote_state or delivery.settled:
                 delivery.settle()
+            return
+        if delivery.pending > self.max_message_bytes:
+            # Refuse before the rest arrives: one peer must not fill our memory.
+            log.warning(
+                "closing link %s from %s: a message over %d bytes",
+                link.name, link.connection.remote_container, self.max_message_bytes,
+            )
+            link.condition = Condition(
+                "amqp:link:message-size-exceeded",
+                f"messages are limited to {self.max_message_bytes} bytes",
+            )
+            delivery.settle()
+            link.close()
             return
         if not delivery.readable or delivery.partial:
             return

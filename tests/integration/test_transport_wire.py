@@ -15,10 +15,10 @@ from pathlib import Path
 import proton
 import pytest
 from _wire import wait_for
-from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
-from proton.utils import BlockingConnection, SendException
+from proton.utils import BlockingConnection, LinkDetached, SendException
+from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 
 from qmf_agent.errors import RequestTimeout
 from qmf_agent.message import Message
@@ -277,4 +277,21 @@ def test_anonymous_from_off_the_machine_is_refused_by_default(unused_port: int) 
         with Client(f"amqp://127.0.0.1:{unused_port}", timeout=5.0) as client:
             assert client.request(Message(body=3), agent=NAME)[0].body["echo"] == 3
     finally:
+        lst.stop()
+
+
+def test_an_oversized_message_closes_its_link_not_the_listener(unused_port: int) -> None:
+    lst = DirectListener(f"127.0.0.1:{unused_port}", max_message_bytes=100_000)
+    lst.start()
+    seen = _responder(lst)
+    conn = BlockingConnection(lst.url)
+    try:
+        sender = conn.create_sender("qmf.default.direct")
+        with pytest.raises(LinkDetached, match="message-size-exceeded"):
+            sender.send(proton.Message(body="x" * 300_000, subject=NAME))
+        with Client(lst.url) as client:
+            assert client.request(Message(body="small"), agent=NAME)[0].body["echo"] == "small"
+        assert all(m.body == "small" for m in seen)
+    finally:
+        conn.close()
         lst.stop()
