@@ -1,0 +1,45 @@
+"""Property: any ad survives HTCondor's JSON form with every attribute
+evaluating to the same value (generated ads from props_strategies.py)."""
+
+from __future__ import annotations
+
+from builtins_table import same
+from hypothesis import HealthCheck, given, settings
+from props_strategies import ads
+
+import classad
+from classad._json import dump_ad, dump_ads, load_ads
+
+
+def _values(ad: classad.ClassAd) -> dict[str, object]:
+    return {k.lower(): _internal(ad, k) for k in ad.keys()}
+
+
+def _internal(ad: classad.ClassAd, name: str) -> object:
+    return ad.lookup(name).eval(ad)
+
+
+def _agree(a: dict[str, object], b: dict[str, object]) -> bool:
+    return a.keys() == b.keys() and all(
+        same(_norm(b[k]), _norm(a[k])) for k in a)
+
+
+def _norm(v: object) -> object:
+    """Lists come back holding unevaluated ExprTrees: evaluate them too."""
+    if isinstance(v, classad.ExprTree):
+        v = v.eval()
+    if isinstance(v, list):
+        return tuple(_norm(x) for x in v)
+    if isinstance(v, classad.ClassAd):  # a record: compare attribute by attribute
+        return {k.lower(): _norm(v.eval(k)) for k in v.keys()}
+    return v
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(attrs=ads())
+def test_json_round_trip_keeps_values(attrs):
+    ad = classad.ClassAd("[" + "; ".join(f"{k} = {v}" for k, v in attrs.items()) + "]")
+    (back,) = list(load_ads(dump_ad(ad)))
+    assert _agree(_values(ad), _values(back))
+    two = list(load_ads(dump_ads([ad, back])))
+    assert len(two) == 2 and _agree(_values(two[0]), _values(two[1]))
