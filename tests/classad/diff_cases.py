@@ -44,9 +44,34 @@ BINARY = ["*", "/", "%", "+", "-", "<<", ">>", ">>>", "<", "<=", ">", ">=", "=="
 UNARY = ["-", "+", "!", "~"]
 
 
+#: relTime("...") with a string literal is folded at parse time, and
+#: HTCondor 25 folds it to a Real (its bug: isReltime false, arithmetic as
+#: a number).  We fold to a true RelTime (deviation "folded-reltime"); the
+#: oracle evaluates the same expression with relTime(<seconds>), which
+#: classad2 gets right, and our value must equal that.
+FOLDED_RELTIME = {
+    'relTime("1+00:00:00")': "relTime(86400)", 'RELTIME("1+00:00:00")': "relTime(86400)",
+    'relTime("01:30")': "relTime(90)", 'relTime("0")': "relTime(0)", 'relTime("-1:00")': "relTime(-60)",
+    'relTime("1d2h3m4.5s")': "relTime(93784.5)", 'relTime("2+25:14:16.123")': "relTime(263656.123)",
+    'relTime("1+01:00:00")': "relTime(90000)", 'relTime("00:01:00")': "relTime(60)",
+    'relTime("01:00:01")': "relTime(3601)", 'reltime("01:00:01")': "relTime(3601)",
+}
+
+
+def unfold_reltime(text: str) -> str:
+    """*text* with every folded relTime literal replaced by relTime(<seconds>)."""
+    for literal, call in FOLDED_RELTIME.items():
+        text = text.replace(literal, call)
+    return text
+
+
 def _expr(group: str, mode: str, text: str, **extra: Any) -> Case:
     label = extra.pop("label", text)
-    return {"id": f"{group}:{mode}:{label}", "op": "expr", "expr": text, "mode": mode, **extra}
+    case = {"id": f"{group}:{mode}:{label}", "op": "expr", "expr": text, "mode": mode, **extra}
+    unfolded = unfold_reltime(text)
+    if unfolded != text:
+        case["oracle_expr"] = unfolded
+    return case
 
 
 def ops(mode: str) -> list[Case]:
@@ -221,6 +246,9 @@ FUNCTIONS: dict[str, list[tuple[str, ...]]] = {
 WRONG_TYPES = ["undefined", "error", '"abc"', "7", "2.5", "true", '{1, "b"}', "[a = 1]",
                'absTime("2020-01-01T00:00:00Z")', "relTime(60)"]
 
+#: Functions that read the clock when called without arguments.
+_NOW_WITHOUT_ARGS = {"absTime", "formatTime", "splitTime", "timeZoneOffset"}
+
 #: Calls whose value changes from run to run: compare the type only.
 VOLATILE_FUNCTIONS = {"time": [()], "currentTime": [()], "dayTime": [()], "random": [(), ("10",), ("2.5",)]}
 
@@ -243,7 +271,8 @@ def builtins(mode: str) -> list[Case]:
         if first:
             texts.append(f"{name}()")
         texts.append(f"{name.upper()}({', '.join(first)})")
-        out += [_expr("fn", mode, t) for t in dict.fromkeys(texts)]
+        out += [_expr("fn", mode, t, volatile=t.endswith("()") and name in _NOW_WITHOUT_ARGS)
+                for t in dict.fromkeys(texts)]
     for name, examples in VOLATILE_FUNCTIONS.items():
         for args in examples:
             out.append(_expr("fn", mode, f"{name}({', '.join(args)})", volatile=True))
@@ -354,7 +383,7 @@ PARSE_EXPRS = [
     "real(\"NaN\")", "-(0.0)", "0.1", "100000000000000000000.0", "1.7976931348623157e308", "5e-324",
     "\"é\"", "\"–\"", "a.b[c].d", "{1, {2, {3}}}", "[a = [b = [c = 1]]]", "f(g(h(1)))",
     "strcat(\"a\", 1 + 2, {1})", "x ?: y ?: z", "-x ?: y", "!x ?: y", "x * y ?: z", "a . b", "a. b",
-    "a .b", "1.a", "1 .a", "\"s\".a", "TARGET.Memory >= RequestMemory && MY.x", "1 ;", "1 ]",
+    "a .b", "1.a", "1 .a", "\"s\".a", "TARGET.Memory >= RequestMemory && MY.x", "1 ]",
     "1] [x", "1; y = 2", "$(X)", "@", "#", "a = 1", "`a`", "'unterminated", "\"unterminated",
     "\"line\nbreak\"", "\"tab\there\"", "'a\\'b'", "'a\\nb'", "''",
 ]
@@ -457,13 +486,16 @@ def roundtrips(mode: str) -> list[Case]:
     """New -> old -> JSON: printOld/printJson text and what parses back."""
     out = []
     for i, v in enumerate(_RT_VALUES):
-        out.append({"id": f"rt:{mode}:v {v}", "op": "roundtrip", "mode": mode, "text": f"[a1 = 5; v = {v}]"})
+        out.append({"id": f"rt:{mode}:v {v}", "op": "roundtrip", "mode": mode, "text": f"[v = {v}]"})
         if i % 4 == 0:
             out.append({"id": f"rt:{mode}:nested {v}", "op": "roundtrip", "mode": mode,
                         "text": f"[n = [m = {v}]; l = {{{v}}}]"})
     rng = random.Random(5 if mode == "compat" else 6)
+    # An old-syntax line holding a raw newline or tab ends the ad early, so
+    # what survives depends on HTCondor's hash order: generated ads avoid them.
+    safe = [v for v in _RT_VALUES if "\\n" not in v and "\\t" not in v]
     for i in range(60 if mode == "compat" else 20):
-        attrs = [f"A{j} = {rng.choice(_RT_VALUES)}" for j in range(rng.randint(1, 8))]
+        attrs = [f"A{j} = {rng.choice(safe)}" for j in range(rng.randint(1, 8))]
         out.append({"id": f"rt:{mode}:gen{i:02d}", "op": "roundtrip", "mode": mode,
                     "text": "[" + "; ".join(attrs) + "]"})
     return out

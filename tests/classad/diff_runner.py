@@ -13,7 +13,7 @@ from typing import Any
 
 import diff_cases
 import oracle
-from diff_deviations import deviating_fields
+from diff_deviations import DIFFERS, deviating_fields
 
 __all__ = ["judge", "judge_all", "oracle_results", "ours", "run_ours"]
 
@@ -58,18 +58,23 @@ def _show(x: Any) -> str:
 
 
 def judge(case: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> str | None:
-    """None if *mine* agrees with *theirs* (allowing for a listed deviation),
-    else a one-paragraph explanation naming the case and the fields."""
+    """None if *mine* agrees with *theirs* (or, for a field a listed
+    deviation covers, with what the deviation expects), else a paragraph
+    naming the case and every field that is wrong."""
     dev = deviating_fields(case["id"])
-    expect_differ = dev[1] if dev else frozenset()
+    name, expected = dev if dev else ("", {})
     problems = []
     for key in sorted(_fields(mine) | _fields(theirs)):
         a, b = mine.get(key, "<missing>"), theirs.get(key, "<missing>")
-        if key in expect_differ:
+        if key not in expected:
+            if a != b:
+                problems.append(f"{key}: ours {_show(a)} != classad2 {_show(b)}")
+        elif expected[key] == DIFFERS:
             if a == b:
-                problems.append(f"{key}: deviation {dev[0]!r} no longer differs (both {_show(a)})")  # type: ignore[index]
-        elif a != b:
-            problems.append(f"{key}: ours {_show(a)} != classad2 {_show(b)}")
+                problems.append(f"{key}: deviation {name!r} expects a difference, both {_show(a)}")
+        elif a != expected[key]:
+            problems.append(f"{key}: ours {_show(a)} != {_show(expected[key])} (deviation {name!r}; "
+                            f"classad2 {_show(b)})")
     if not problems:
         return None
     why = mine.get("detail")

@@ -37,7 +37,8 @@ def main() -> None:
     for case, msg in failures:
         by_group[case["id"].split(":", 1)[0]].append(msg)
     totals = collections.Counter(c["id"].split(":", 1)[0] for c in cases)
-    deviating = sum(len(d.cases) for d in DEVIATIONS)
+    failing = {c["id"] for c, _ in failures}
+    deviating = sum(1 for d in DEVIATIONS for cid in d.cases if cid not in failing)
     agree = len(cases) - len(failures) - deviating
     lines = [
         "# Differential disagreements (generated)",
@@ -47,7 +48,7 @@ def main() -> None:
         "result differs from classad2 (HTCondor 25.14.1).",
         "",
         f"Cases: {len(cases)}; agreeing: {agree} ({100.0 * agree / len(cases):.2f}%); "
-        f"named deviations: {deviating}; disagreeing: {len(failures)}.",
+        f"named deviations (behaving as documented): {deviating}; disagreeing: {len(failures)}.",
         "",
         "| group | cases | disagreeing |",
         "|---|---:|---:|",
