@@ -253,3 +253,42 @@ def test_agent_broker_link_reconnects() -> None:
             assert served.agent.name in names
     finally:
         gen.close()
+
+
+@pytest.fixture(params=["direct", pytest.param("rabbitmq", marks=pytest.mark.broker)])
+def fleet(request: pytest.FixtureRequest) -> Iterator[tuple[Served, Served]]:
+    """Two agents one console sees at once: on RabbitMQ both are on the
+    broker; direct, the second reaches the first one's listener as a broker
+    (standard profile) -- the listener routes to agents that connect to it."""
+    first_gen = _serve(request.param)
+    first = next(first_gen)
+    name = f"test.vendor:qmf-grid:second-{uuid.uuid4().hex[:10]}"
+    broker = first.url if request.param == "direct" else f"amqp://qmf:qmf@{BROKER_HOST}:{BROKER_PORT}"
+    server = AgentServer(broker=broker)
+    agent = Agent(name, SCHEMA, server.send, heartbeat_interval=0.3, data_interval=0, workers=2)
+    jobs = ToyJobs(3)
+    agent.bind("job", jobs)
+    server.serve(agent)
+    try:
+        yield first, Served(agent, jobs, server, first.url, first.proxy, request.param)
+    finally:
+        server.stop()
+        agent.close()
+        first_gen.close()
+
+
+def test_a_console_sees_the_whole_fleet(fleet: tuple[Served, Served]) -> None:
+    first, second = fleet
+    assert second.server.broker_link is not None
+    assert second.server.broker_link.profile == ("rabbitmq" if first.kind == "rabbitmq" else "standard")
+    with first.client() as c:
+        names = {decode_response([m])["_name"] for m in c.broadcast(agent_locate_request(), wait=1.5)}
+        assert {first.agent.name, second.agent.name} <= names
+        beats: list[Message] = []
+        c.subscribe("agent.ind.heartbeat.#", beats.append)
+        wait_for(lambda: {decode_response([m])["_name"] for m in list(beats)} >= {
+            first.agent.name, second.agent.name})
+        assert _call(c, second, "echo", {"sequence": 2, "body": "two"})["body"] == "two"
+        items = decode_response(c.request(query_request("OBJECT", class_name="job"),
+                                          agent=second.agent.name))
+        assert len(items) == 3
