@@ -249,7 +249,9 @@ class Grid:
         if self.schedd.running:
             ads.extend(self._ads_of("submitter", "Submitter"))
         if self.startd.running:
-            ads.extend(view.ad for view in self.startd.slots())  # the collector copies
+            # chained, so the slot's own ad is not touched; the collector copies
+            ads.extend(classad.ClassAd({"TargetType": "Job"}, parent=view.ad)
+                       for view in self.startd.slots())
         return ads
 
     def _ads_of(self, class_name: str, my_type: str) -> list[classad.ClassAd]:

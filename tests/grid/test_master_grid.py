@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import classad
 from qmf_agent.binding import Caller, ObjectState
 from qmf_agent.errors import Forbidden
 from qmf_agent.grid import AgentAddress, Grid, SinkRelay, agent_name
@@ -78,6 +79,10 @@ def test_the_collector_lists_the_running_daemons(grid: Grid) -> None:
     assert isinstance(schedd.eval("TotalIdleJobs"), int)
     slot = grid.collector.query("Startd", "SlotID == 1")[0]
     assert slot.eval("State") == "Unclaimed"
+    assert slot.eval("TargetType") == "Job"
+    assert isinstance(slot.lookup("Requirements"), classad.ExprTree)
+    (projected,) = grid.collector.query("Startd", "SlotID == 2", ["Name", "Cpus", "Memory"])
+    assert sorted(projected) == ["Cpus", "Memory", "MyType", "Name", "TargetType"]
     values = grid.collector.values()
     assert (values["HostsTotal"], values["HostsUnclaimed"]) == (2, 2)
 
