@@ -35,7 +35,6 @@ __all__ = [
     "to_real",
     "to_text",
     "unparse_value",
-    "strcasecmp",
 ]
 
 
@@ -190,10 +189,3 @@ def unparse_value(v: Any) -> str:
 
         return unparse(value_node(v))
     return format_value(v)
-
-
-def strcasecmp(a: str, b: str) -> int:
-    """C ``strcasecmp`` sign (-1, 0, 1): bytes compared with ASCII case folded."""
-    x = to_bytes(a).lower()
-    y = to_bytes(b).lower()
-    return (x > y) - (x < y)

@@ -14,7 +14,8 @@ import re
 from typing import Any
 
 from classad._builtin_registry import builtin
-from classad._builtin_support import c_int32, from_bytes, strcasecmp, to_bytes, to_text
+from classad._builtin_support import c_int32, from_bytes, to_bytes, to_text
+from classad._ops import casefold_ascii
 from classad._values import ERROR, UNDEFINED
 
 __all__ = ["compile_regex", "regex_search"]
@@ -123,7 +124,7 @@ def _strcmp(a: Any, b: Any, fold: bool) -> Any:
     if type(x) is not str or type(y) is not str:
         return ERROR
     if fold:
-        return strcasecmp(x, y)
+        x, y = casefold_ascii(x), casefold_ascii(y)
     bx, by = to_bytes(x), to_bytes(y)
     return (bx > by) - (bx < by)
 
