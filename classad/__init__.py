@@ -25,6 +25,7 @@ from ._parser import parse_expression
 from ._reading import ParserType, parse_ads, parse_next, parse_one, quote, unquote
 from ._unparse import unparse, unparse_old
 from ._values import AbsTime, RelTime, Value
+from ._wire import WireFormatError, decode_job_ad, encode_job_ad
 
 __all__ = [
     "ClassAd",
@@ -54,6 +55,9 @@ __all__ = [
     "Node",
     "AbsTime",
     "RelTime",
+    "decode_job_ad",
+    "encode_job_ad",
+    "WireFormatError",
 ]
 
 #: The HTCondor release whose ClassAd semantics this library implements.
@@ -69,10 +73,3 @@ def version() -> str:
 parseOne = parse_one
 parseAds = parse_ads
 parseNext = parse_next
-
-try:  # the job-ad wire encodings (another part of the package)
-    from ._wire import WireFormatError, decode_job_ad, encode_job_ad
-except ImportError:  # pragma: no cover - only while classad/_wire.py is being written
-    pass
-else:
-    __all__ += ["decode_job_ad", "encode_job_ad", "WireFormatError"]
