@@ -207,17 +207,17 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         for _ in range(count >> 1):
             if buf[pos] == 0xA1:  # keys are nearly always short strings
                 end = pos + 2 + buf[pos + 1]
-                key = buf[pos + 2 : end].decode("utf-8")
+                key = buf[pos + 2 : end].decode()
                 pos = end
             else:
                 key, pos = _value(buf, pos)
             c = buf[pos]
             if c == 0xA1:
                 end = pos + 2 + buf[pos + 1]
-                out[key] = buf[pos + 2 : end].decode("utf-8")
+                out[key] = buf[pos + 2 : end].decode()
                 pos = end
             elif c == 0x55:
-                out[key] = _u_b(buf, pos + 1)[0]
+                out[key] = (buf[pos + 1] ^ 0x80) - 0x80  # signed byte, no struct call
                 pos += 2
             elif c == 0x81:
                 out[key] = _u_q(buf, pos + 1)[0]
@@ -237,7 +237,7 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         for _ in range(count):
             if buf[pos] == 0xA1:
                 end = pos + 2 + buf[pos + 1]
-                append(buf[pos + 2 : end].decode("utf-8"))
+                append(buf[pos + 2 : end].decode())
                 pos = end
             else:
                 value, pos = _value(buf, pos)
@@ -245,7 +245,7 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         return items, pos
     if code == 0xA1:
         end = pos + 1 + buf[pos]
-        return buf[pos + 1 : end].decode("utf-8"), end
+        return buf[pos + 1 : end].decode(), end
     if code == 0x55:
         return _u_b(buf, pos)[0], pos + 1
     if code == 0x81:
@@ -270,7 +270,7 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         end = pos + n
         if code == 0xA0 or code == 0xB0:
             return buf[pos:end], end
-        return buf[pos:end].decode("utf-8"), end
+        return buf[pos:end].decode(), end
     return _rare(buf, code, pos)
 
 
