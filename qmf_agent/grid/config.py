@@ -73,6 +73,7 @@ _ASSIGN_RE = re.compile(rf"^({_NAME})\s*=\s*(.*)$", re.DOTALL)
 _INCLUDE_RE = re.compile(r"^include\s*(ifexist\s*)?:\s*(.*)$", re.IGNORECASE)
 _MAX_INCLUDE_DEPTH = 10
 _MAX_EXPANSION_DEPTH = 64
+_MAX_VALUE = 1 << 20  # an expanded value larger than this is an error (A = $(B)$(B) chains)
 _TRUE = frozenset({"true", "yes", "on", "t", "y", "1"})
 _FALSE = frozenset({"false", "no", "off", "f", "n", "0"})
 
@@ -515,10 +516,11 @@ class Config(Mapping[str, str]):
 
     def _validate(self, defs: dict[str, _Definition]) -> None:
         """Check every typed variable the file defines expands to its kind."""
+        memo: dict[str, str | None] = {}
         for upper, definition in defs.items():
             param = DEFAULTS.get(upper)
             try:
-                value = self._expand(defs, upper, [])
+                value = self._expand(defs, upper, [], memo)
                 if param is not None and value is not None:
                     _convert(value, param.kind)
             except ValueError as exc:
@@ -624,7 +626,20 @@ class Config(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self.names())
 
-    def _expand(self, defs: dict[str, _Definition], upper: str, stack: list[str]) -> str | None:
+    def _expand(
+        self,
+        defs: dict[str, _Definition],
+        upper: str,
+        stack: list[str],
+        memo: dict[str, str | None] | None = None,
+    ) -> str | None:
+        """*upper*'s value with macros expanded; *memo* shares the values
+        already expanded in one pass, so ``A = $(B)$(B)`` chains cost
+        linear time, not exponential."""
+        if memo is None:
+            memo = {}
+        elif upper in memo:
+            return memo[upper]
         if upper in stack:
             chain = " -> ".join([*stack, upper])
             raise ValueError(f"macro expands into itself ({chain})")
@@ -643,14 +658,18 @@ class Config(Mapping[str, str]):
         inner = [*stack, upper]
 
         def lookup(name: str, default: str | None) -> str:
-            value = self._expand(defs, name.upper(), inner)
+            value = self._expand(defs, name.upper(), inner, memo)
             if value is not None:
                 return value
             if default is not None:
                 return _substitute(default, lookup, _env)
             return ""
 
-        return _substitute(raw, lookup, _env)
+        value = _substitute(raw, lookup, _env)
+        if len(value) > _MAX_VALUE:
+            raise ValueError(f"expands to more than {_MAX_VALUE} characters")
+        memo[upper] = value
+        return value
 
     # -- writing -------------------------------------------------------------
 

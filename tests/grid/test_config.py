@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qmf_agent.grid.config import CONFIG_FILE_NAME, DEFAULTS, Config, ConfigError, default_state_dir
 
@@ -303,3 +305,24 @@ def test_config_is_a_read_only_mapping_of_expanded_values() -> None:
     assert config.get("NOPE", "d") == "d"
     assert len(config) == len(list(config)) == len(config.names())
     assert dict(config)["X"] == "3"
+
+
+def test_exponential_expansion_is_stopped() -> None:
+    text = "".join(f"M{i} = $(M{i + 1})$(M{i + 1})\n" for i in range(40)) + "M40 = xxxxxxxx\n"
+    with pytest.raises(ConfigError, match="expands to more than"):
+        Config.from_text(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("AB_=$():#\\ \n\tx1.") + ["include :", "$ENV(", "$$(", "NUM_SLOTS"]),
+                max_size=60).map("".join))
+def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
+    try:
+        config = Config.from_text(text)
+    except ConfigError:
+        return
+    for name in config.names():
+        try:
+            config.get(name)
+        except ConfigError:
+            pass
