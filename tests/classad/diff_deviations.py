@@ -106,11 +106,14 @@ def _deviations() -> list[Deviation]:
         ),
         Deviation(
             "no-exception-from-eval",
-            "evaluating `.a` (root scope) with no ad at all makes Evaluate() fail, so the "
-            "bindings raise ClassAdException",
-            "undefined: a missing attribute is UNDEFINED wherever it is looked up",
+            "evaluating `.a` (root scope) with no ad at all, random(0), random(-5), random(0.0) "
+            "and userHome() make Evaluate() fail, so the bindings raise ClassAdException",
+            "`.a` is undefined (a missing attribute is UNDEFINED wherever it is looked up); the "
+            "function calls are error, as any other bad argument",
             "UNDEFINED and ERROR are values, never exceptions (design decision)",
             {
+                **_both_modes("fn", ["random(0)", "random(-5)", "random(0.0)", "userHome()"],
+                              {"value": "error"}),
                 **_both_modes("scope", [".a @none"], {"value": "undefined"}),
                 **_both_modes("parse", ["expr '.a'"], {"value": "undefined"}),
                 "parse:compat:mut 'TARGET*.Memory >= RequestMemory && "
@@ -139,6 +142,13 @@ def _deviations() -> list[Deviation]:
             "consequence of folding relTime literals to true RelTime values",
             {c["id"]: {"json": DIFFERS, "from_json": DIFFERS}
              for c in diff_cases.cases_for("rt") if 'relTime("' in c["text"]},
+        ),
+        Deviation(
+            "json-lossless-reals",
+            "printJson writes reals with %.16G, so 0.30000000000000004 becomes 0.3",
+            "%.17G for the reals that need it (0.30000000000000004); every other real as HTCondor",
+            "a wire format must not change values",
+            _both_modes("rt", ["v 0.30000000000000004"], {"json": {"v": 0.30000000000000004}}),
         ),
     ]
 
