@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import classad
 from qmf_agent.binding import Caller, ObjectState
-from qmf_agent.errors import Forbidden, ParameterInvalid, SchedulerError, UnknownObject
+from qmf_agent.errors import Forbidden, ParameterInvalid, QmfError, SchedulerError, UnknownObject
 from qmf_agent.grid.collector import UNAUTHENTICATED, Collector
 from qmf_agent.grid.config import Config
 from qmf_agent.grid.daemon import AgentAddress
@@ -322,3 +324,28 @@ def test_the_collector_object_on_the_wire(collector: Collector) -> None:
         binding.call("c1", "Advertise", {"Ads": ["[ unbalanced = "]}, ANON)
     binding.call("c1", "Advertise", {"Ads": ['[ MyType = "Demo"; Name = "text" ]']}, ANON)
     assert names(collector.query("Generic")) == ["text"]
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ads=st.lists(_values | st.dictionaries(st.sampled_from(["Name", "MyType", "TYPE", "VALUE", "x"]),
+                                               _values, max_size=4), max_size=3),
+       command=st.text(max_size=12) | st.sampled_from(["UPDATE", "INVALIDATE"]),
+       constraint=st.text(alphabet=st.sampled_from(list('ab()"=!<>&|?:.1 ')), max_size=20))
+def test_any_arguments_give_a_result_or_a_qmf_error(
+    collector: Collector, ads: list[Any], command: str, constraint: str
+) -> None:
+    for method, args in (("Advertise", {"Ads": ads, "Command": command}),
+                         ("Query", {"AdType": "Any", "Constraint": constraint, "Projection": []}),
+                         ("Invalidate", {"AdType": "Generic", "Constraint": constraint})):
+        try:
+            collector.binding.call("c1", method, args, ADMIN)
+        except QmfError:
+            pass
+    collector.query("Any")  # still answers
