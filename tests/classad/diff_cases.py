@@ -279,6 +279,8 @@ def builtins(mode: str) -> list[Case]:
     out.append(_expr("fn", mode, "noSuchFunction(1)"))
     # classad2 raises for these (Evaluate() fails); see deviation "no-exception-from-eval".
     out += [_expr("fn", mode, t) for t in ("random(0)", "random(-5)", "random(0.0)", "userHome()")]
+    # Built-ins see evaluated lists (deviation "builtins-see-values").
+    out.append(_expr("fn", mode, "string({1, 1 + 1})"))
     out.append(_expr("fn", mode, "CurrentTime", volatile=True))
     return out
 
