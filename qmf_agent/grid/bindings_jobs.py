@@ -136,6 +136,16 @@ def _scheduler_methods(schedd: Schedd, negotiator: Negotiator | None,
         schedd.on_work()
         return {}
 
+    def spool_file(args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
+        size = schedd.spool_file(args["Id"], args["Name"], int(args.get("Offset", 0)),
+                                 args["Data"], bool(args.get("Final", True)), caller)
+        return {"Size": size}
+
+    def retrieve_file(args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
+        data, final = schedd.retrieve_file(args["Id"], args["Name"], int(args.get("Offset", 0)),
+                                           int(args.get("Length", 262144)), caller)
+        return {"Data": data, "Final": final}
+
     def analyze_job(args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
         with schedd.lock:
             job = schedd.job(str(args["Id"]))
@@ -151,6 +161,7 @@ def _scheduler_methods(schedd: Schedd, negotiator: Negotiator | None,
         "SetJobAttribute": set_job_attribute, "GetJobAd": get_job_ad,
         "Act": act, "Edit": edit, "Query": query, "History": history,
         "Reschedule": reschedule, "Analyze": analyze_job,
+        "SpoolFile": spool_file, "RetrieveFile": retrieve_file,
     }
 
 
@@ -316,6 +327,9 @@ def job_bindings(schedd: Schedd, startd: Startd, negotiator: Negotiator, *,
         values.update(schedd_info.properties())
         values.update(schedd_info.statistics())
         values.update(schedd.statistics())
+        status = getattr(startd, "backend_status", None)   # e.g. whether Slurm answers
+        if status is not None:
+            values.update(status())
         return values
 
     def negotiator_values() -> dict[str, Any]:

@@ -60,6 +60,7 @@ from .jobs import (
 )
 from .objects import job_object
 from .policy import has_periodic, is_true, on_exit_action, periodic_action
+from .spooled import SPOOLED, SpooledJobs
 from .store import Store
 from .userlog import EventCode, UserLog
 
@@ -88,10 +89,14 @@ class ScheddConfig:
     max_jobs_running: int = 10_000
     periodic_interval: float = 60.0
     request_ttl: float = 7 * 86400.0
+    #: where spooled jobs' files live; empty: ``spool`` beside the queue file
+    spool_dir: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> ScheddConfig:
+        local_dir = config.get("LOCAL_DIR")
         return cls(name=config.get("SCHEDD_NAME") or socket.getfqdn(),
+                   spool_dir=os.path.join(local_dir, "spool") if local_dir else "",
                    anonymous_owner=config.get("ANONYMOUS_OWNER") or "nobody",
                    max_jobs_running=config.get_int("MAX_JOBS_RUNNING"),
                    periodic_interval=config.get_float("PERIODIC_EXPR_INTERVAL"))
@@ -177,6 +182,8 @@ class Schedd:
         self.counts = _Counts()
         self.on_work: Callable[[], None] = lambda: None
         self.userlog = UserLog(self.config.name)
+        self.spooled = SpooledJobs(self.config.spool_dir or
+                                   os.path.join(os.path.dirname(store.path), "spool"))
         self.epoch = store.next_epoch()
         self.birthdate = int(store.meta("birthdate", 0)) or now()
         self.start_time = now()
@@ -438,23 +445,33 @@ class Schedd:
         attrs = raw_from_classad(ad)
         self._owner_for(attrs, caller)
         self._check_required(attrs)
+        if self.spooled.wants_spool(attrs):
+            attrs[SPOOLED] = True
         with self.lock:
             cid = self._next_cluster
             self._fill_defaults(attrs, cid)
             cluster = Cluster(cid, attrs)
             ids = [f"{cid}.{p}" for p in range(count)]
-            with self.store.transaction() as txn:
-                txn.put_cluster(cid, raw_to_json(attrs))
-                txn.put_procs((cid, p, None) for p in range(count))
-                txn.set_meta("next_cluster", cid + 1)
-                if caller.request_id:
-                    txn.remember_request(caller.request_id,
-                                         {"ids": ids, "encoding": encoding}, now())
+            own = self._submit_to_backend(cluster, count)
+            try:
+                with self.store.transaction() as txn:
+                    txn.put_cluster(cid, raw_to_json(attrs))
+                    txn.put_procs((cid, p, raw_to_json(own[p]) if own[p] else None)
+                                  for p in range(count))
+                    txn.set_meta("next_cluster", cid + 1)
+                    if caller.request_id:
+                        txn.remember_request(caller.request_id,
+                                             {"ids": ids, "encoding": encoding}, now())
+            except BaseException:
+                for p, given in enumerate(own):
+                    if given:
+                        self.backend.kill(f"{cid}.{p}")   # not queued here: not run there
+                raise
             self._next_cluster = cid + 1
             self.clusters[cid] = cluster
             status = int(attrs["JobStatus"])
             for p in range(count):
-                job = Job(cluster, p)
+                job = Job(cluster, p, own[p])
                 cluster.procs[p] = job
                 if status == JobStatus.IDLE:
                     self._mark_idle(job)
@@ -476,6 +493,24 @@ class Schedd:
         log.info("submitted cluster %d (%d procs) for %s", cid, count, owner)
         self.on_work()
         return ids, encoding
+
+    def _submit_to_backend(self, cluster: Cluster, count: int) -> list[dict[str, Any] | None]:
+        """Each proc's own attributes from a backend that schedules itself, else None.
+
+        Such a backend (Slurm) takes the jobs at Submit, before our commit,
+        so that its refusal fails the Submit with nothing queued here and
+        every queued job carries the backend's id for it.
+        """
+        if not getattr(self.backend, "schedules_itself", False):
+            return [None] * count
+        jobs = []
+        for p in range(count):
+            job = Job(cluster, p)
+            try:
+                jobs.append((self.spec(job), job.ad()))
+            except ArgumentError as exc:
+                raise ParameterInvalid(f"job {job.id}: {exc}") from None
+        return list(self.backend.submit(jobs))
 
     def _owner_for(self, attrs: dict[str, Any], caller: Caller) -> None:
         given = attrs.get("Owner")
@@ -638,9 +673,14 @@ class Schedd:
                     finished.append((job, ch))
                     continue
             changes[job] = ch
+        control = getattr(self.backend, "control", None)
+        if control is not None:
+            # a backend that schedules itself acts first: a refusal leaves the queue unchanged
+            control(action, [(job.id, job.status) for job in jobs])
         with self.store.transaction() as txn:
             self._write(txn, changes, finished)
-        running = [job for job in changes if job.status in (JobStatus.RUNNING, JobStatus.SUSPENDED)]
+        running = [job for job in changes if control is None
+                   and job.status in (JobStatus.RUNNING, JobStatus.SUSPENDED)]
         self._apply(changes, reason)
         for job, ch in finished:
             self._finish(job, ch, reason)
@@ -689,6 +729,9 @@ class Schedd:
         if not jobs:
             return 0
         changes = {job: {job.find_name(canonical): raw} for job in jobs}
+        backend_edit = getattr(self.backend, "edit", None)
+        if backend_edit is not None:
+            backend_edit([(job.id, job.status) for job in jobs], canonical, raw)
         with self.store.transaction() as txn:
             self._write(txn, changes, [])
         self._apply(changes, f"{canonical} changed")
@@ -769,12 +812,48 @@ class Schedd:
         except OSError as exc:
             raise ParameterInvalid(f"cannot read {path}: {exc.strerror}") from None
 
+    # --- spooling ----------------------------------------------------------
+
+    def spool_file(self, job_id: Any, name: str, offset: int, data: str, final: bool,
+                   caller: Caller) -> int:
+        """Store a chunk of a spooled job's input file (SpoolFile)."""
+        with self.lock:
+            job = self._job_or_raise(job_id)
+            if not self.may_act(job, caller):
+                raise Forbidden(f"{caller.identity or 'anonymous'} may not spool files of "
+                                f"job {job.id}")
+            return self.spooled.receive(job, name, offset, data, final)
+
+    def retrieve_file(self, job_id: Any, name: str, offset: int, length: int,
+                      caller: Caller) -> tuple[str, bool]:
+        """A chunk of a spooled job's file, in the queue or finished (RetrieveFile)."""
+        cid, pid = parse_job_id(job_id)
+        with self.lock:
+            job = self.job(f"{cid}.{pid}")
+            owner = job.owner if job is not None else None
+        if owner is None:
+            finished = self.store.history_ad(cid, pid)
+            if finished is None:
+                raise JobNotFound(f"job {job_id} is neither queued nor in the history")
+            owner = str(finished.get("Owner", ""))
+        if not caller.admin and owner != (caller.identity or self.config.anonymous_owner):
+            raise Forbidden(f"{caller.identity or 'anonymous'} may not read files of job "
+                            f"{job_id} owned by {owner}")
+        return self.spooled.send(f"{cid}.{pid}", name, offset, length)
+
     # --- running -----------------------------------------------------------
 
     def spec(self, job: Job) -> JobSpec:
         """Resolve *job* into what the backend runs; ArgumentError if malformed."""
         iwd = str(job.get("Iwd"))
         cmd = str(job.get("Cmd"))
+        files: dict[str, str] | None = None
+        if self.spooled.is_spooled(job):
+            iwd, cmd, files = self.spooled.paths(job)
+            try:
+                self.spooled.prepare(job)
+            except OSError as exc:
+                raise ArgumentError(f"cannot prepare the spool directory: {exc}") from None
         args = job.get("Arguments")
         if type(args) is str:
             argv = split_new(args)
@@ -795,6 +874,8 @@ class Schedd:
         base.update(env)
 
         def path(attr: str) -> str:
+            if files is not None:
+                return files[attr]
             value = job.get(attr, os.devnull)
             value = value if type(value) is str and value else os.devnull
             return os.path.join(iwd, value)

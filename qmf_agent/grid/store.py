@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, cluster INTEGER NOT NULL,
     proc INTEGER NOT NULL, owner TEXT, submission TEXT, status INTEGER,
     completed INTEGER, ad TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS history_job ON history (cluster, proc);
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY, result TEXT NOT NULL, ts INTEGER NOT NULL);
 """
@@ -242,6 +243,13 @@ class Store:
             "SELECT owner, submission, status, count(*) FROM history"
             " GROUP BY owner, submission, status"
         )
+
+    def history_ad(self, cluster_id: int, proc_id: int) -> dict[str, Any] | None:
+        """The stored ad of one finished job (the newest, should ids repeat)."""
+        rows = self._query(
+            "SELECT ad FROM history WHERE cluster = ? AND proc = ? ORDER BY seq DESC LIMIT 1",
+            (cluster_id, proc_id))
+        return json.loads(rows[0][0]) if rows else None
 
     def history(self, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """Finished jobs, newest first (the ads as stored)."""

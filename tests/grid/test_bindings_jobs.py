@@ -161,3 +161,46 @@ def test_negotiator_methods_need_admin(jp, b):
     values = b["negotiator"].state("testhost").values
     assert {"Matches", "Rejections", "Duration", "NumIdleJobs", "LastCycleEnd"} <= set(values)
     _call(b, "negotiator", "testhost", "Reconfig", ROOT)
+
+
+def test_spool_run_in_spool_dir_and_retrieve(jp, b, tmp_path):
+    import base64
+    jp.start()
+    script = tmp_path / "upper.sh"
+    script.write_text("#!/bin/sh\ntr a-z A-Z\n")
+    ad = job_ad(str(tmp_path), cmd=str(script), In="input.txt", Out="result.out",
+                JobStatus=5, HoldReasonCode=16, HoldReason="Spooling input data files")
+    _call(b, "scheduler", "testhost", "Submit", ALICE, Ad=ad)
+    assert jp.schedd.get_ad("1.0")["Spooled"] is True
+
+    def spool(name, data, caller=ALICE, offset=0, final=True):
+        return _call(b, "scheduler", "testhost", "SpoolFile", caller, Id="1.0", Name=name,
+                     Offset=offset, Data=base64.b64encode(data).decode(), Final=final)
+
+    assert spool("upper.sh", script.read_bytes())["Size"] == len(script.read_bytes())
+    assert spool("input.txt", b"spooled ", final=False)["Size"] == 8
+    assert spool("input.txt", b"input\n", offset=8)["Size"] == 14
+    with pytest.raises(Forbidden):
+        spool("input.txt", b"x", caller=BOB)
+    with pytest.raises(ParameterInvalid, match="plain file name"):
+        spool("../escape", b"x")
+    _call(b, "scheduler", "testhost", "ReleaseJob", ALICE, Id="1.0")
+    wait_for(lambda: jp.status("1.0") == JobStatus.COMPLETED)
+    assert not (tmp_path / "result.out").exists()      # it ran in the spool directory
+    out = _call(b, "scheduler", "testhost", "RetrieveFile", ALICE, Id="1.0", Name="result.out")
+    assert base64.b64decode(out["Data"]) == b"SPOOLED INPUT\n" and out["Final"] is True
+    with pytest.raises(Forbidden):
+        _call(b, "scheduler", "testhost", "RetrieveFile", BOB, Id="1.0", Name="result.out")
+    with pytest.raises(JobNotFound):
+        _call(b, "scheduler", "testhost", "RetrieveFile", ALICE, Id="9.0", Name="result.out")
+    with pytest.raises(JobNotFound):          # finished: it left the queue
+        spool("late.txt", b"x")
+    held = job_ad(str(tmp_path), JobStatus=5, HoldReasonCode=16, cmd="/bin/sleep", Args="60")
+    _call(b, "scheduler", "testhost", "Submit", ALICE, Ad=held)
+    _call(b, "scheduler", "testhost", "ReleaseJob", ALICE, Id="2.0")
+    with pytest.raises(JobStateError):        # released: no more input files
+        _call(b, "scheduler", "testhost", "SpoolFile", ALICE, Id="2.0", Name="x", Data="eA==")
+    _call(b, "scheduler", "testhost", "Submit", ALICE, Ad=job_ad(str(tmp_path)))
+    with pytest.raises(ParameterInvalid, match="spool"):
+        _call(b, "scheduler", "testhost", "SpoolFile", ALICE, Id="3.0", Name="x",
+              Data="eA==")
