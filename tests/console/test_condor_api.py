@@ -9,7 +9,7 @@ import pytest
 
 import console as htcondor
 from console import Submit, classad
-from qmf_agent.errors import JobNotFound, QmfError, UnknownMethod
+from qmf_agent.errors import JobNotFound, QmfError
 
 
 @pytest.fixture
@@ -129,8 +129,6 @@ def test_analyze_names_the_failing_clause(schedd):
     schedd.act(htcondor.JobAction.Remove, cluster)
 
 
-@pytest.mark.xfail(raises=UnknownMethod, strict=True,
-                   reason="the scheduler binding does not route SpoolFile/RetrieveFile to grid.spool yet")
 def test_spool_and_retrieve(schedd, tmp_path):
     (tmp_path / "input.txt").write_text("spooled input\n")
     ad_results: list[classad.ClassAd] = []
