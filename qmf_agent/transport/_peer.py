@@ -150,9 +150,9 @@ class Peer(Handler):
         while not self.ready.wait(0.05) and not self.refused and time.monotonic() < deadline:
             pass
         if not self.ready.is_set():
-            why = self.error or "no answer"
+            why = self.error if self.refused else f"{self.error or 'no answer'} within {timeout} s"
             self.stop()
-            raise TransportError(f"cannot connect to {self.url}: {why} (waited {timeout} s)")
+            raise TransportError(f"cannot connect to {self.url}: {why}")
 
     def stop(self, linger: float = 2.0) -> None:
         """Close the connection and the thread.
@@ -277,7 +277,10 @@ class Peer(Handler):
         self._senders.clear()
         self._conn = None
         if not self._stopping:
-            log.warning("connection to %s lost: %s", self.url, why)
+            if self.connects:
+                log.warning("connection to %s lost: %s", self.url, why)
+            else:
+                log.info("cannot connect to %s yet: %s", self.url, why)
             self._retry_later()
 
     @guarded
