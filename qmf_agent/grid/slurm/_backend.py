@@ -1,0 +1,749 @@
+"""The Slurm backend: the agent in front of an existing Slurm cluster.
+
+The queue, its durable store and the managed objects stay the schedd's;
+Slurm runs the jobs and decides where.  So this backend *schedules itself*
+(``schedules_itself = True``): our negotiator matches nothing, and a Submit
+hands the jobs to Slurm **before** the schedd commits them, so that a
+submission Slurm rejects fails with Slurm's reason and leaves nothing in
+our store, and every committed job carries its ``SlurmJobId``.  Controls
+(Hold, Release, Remove, Suspend, Continue, and SetAttribute of the
+attributes Slurm knows) likewise go to Slurm first; a refusal fails the
+call with the queue unchanged.
+
+What happens in Slurm comes back by polling: **one** ``squeue`` listing per
+interval for all jobs, compared with the queue.  Every difference becomes
+the schedd's own transition -- a start (:meth:`Schedd.start_matches`), a run
+ending (:meth:`Schedd.on_exits`) or an action (:meth:`Schedd.act`, as an
+administrator, with a reason naming Slurm) -- so the same events fire as
+with the local backend.  Actions the poller takes are marked on its thread
+so that they are recorded without being sent back to Slurm.  Jobs that left
+``squeue`` (``MinJobAge``) are looked up in the completion log, which is also
+where exit codes come from.  A listing that fails (slurmctld down or
+restarting) changes nothing: the poller reports it in the scheduler's
+status, logs it once and retries.
+
+Slurm's nodes are the slots: one slot object per node with its CPUs and
+memory, refreshed with one ``sinfo`` call every few seconds.  They are
+never *free* to our negotiator: Slurm places jobs, not us.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import classad
+
+from ...binding import AgentSink, Caller
+from ...errors import FeatureNotImplemented, ParameterInvalid, SchedulerError
+from .. import userfiles
+from ..backend import ExitCallback, ExitResult, JobSpec, SlotView
+from ..config import Config
+from ..jobs import JobStatus
+from ._cli import Completion, JobCompLog, JobRow, NodeRow, SlurmCli, SlurmError
+from ._script import ScriptError, batch_script
+
+__all__ = ["SlurmBackend", "SlurmConfig", "job_kind"]
+
+log = logging.getLogger(__name__)
+
+#: Slurm states by what they mean for the queue.
+_IDLE = frozenset({"PENDING", "REQUEUED", "REQUEUE_FED", "CONFIGURING"})
+_HELD = frozenset({"REQUEUE_HOLD", "RESV_DEL_HOLD"})
+_RUNNING = frozenset({"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"})
+_SUSPENDED = frozenset({"SUSPENDED", "STOPPED"})
+_DONE = frozenset({"COMPLETED", "FAILED"})
+_CANCELLED = frozenset({"CANCELLED"})
+_ACTIVE = (JobStatus.RUNNING, JobStatus.SUSPENDED)
+#: polls a vanished job is looked for before it is recorded as removed
+_MISSING_POLLS = 3
+#: polls a finished job waits for its completion record (its exit code)
+_RECORD_POLLS = 5
+#: SetAttribute of these changes the pending Slurm job too
+_SLURM_FIELDS = {"RequestCpus": ("NumCPUs", "CPUsPerTask"), "RequestMemory": ("MinMemoryNode",),
+                 "JobPrio": ("Nice",)}
+
+
+def job_kind(state: str, reason: str) -> str:
+    """What a Slurm state means here: idle, held, running, suspended, done,
+    cancelled or ended (any other end: TIMEOUT, NODE_FAIL, OUT_OF_MEMORY...)."""
+    if state in _HELD or (state in _IDLE and (reason.startswith("JobHeld")
+                                              or "held" in reason.lower()
+                                              or reason == "JobHoldMaxRequeue")):
+        return "held"
+    for kind, states in (("idle", _IDLE), ("running", _RUNNING), ("suspended", _SUSPENDED),
+                         ("done", _DONE), ("cancelled", _CANCELLED)):
+        if state in states:
+            return kind
+    return "ended"
+
+
+@dataclass
+class SlurmConfig:
+    """The backend's knobs (``SLURM_*`` in the agent's configuration)."""
+
+    poll_interval: float = 1.0
+    retry_interval: float = 5.0
+    node_interval: float = 5.0
+    partition: str = ""
+    jobcomp_log: str = "/var/log/slurm/jobcomp.log"
+    bin_dir: str = ""
+    timeout: float = 30.0
+    array_limit: int = 1000
+    arch: str = "X86_64"
+    opsys: str = "LINUX"
+
+    @classmethod
+    def from_config(cls, config: Config) -> SlurmConfig:
+        return cls(poll_interval=config.get_float("SLURM_POLL_INTERVAL"),
+                   retry_interval=config.get_float("SLURM_RETRY_INTERVAL"),
+                   node_interval=config.get_float("SLURM_NODE_INTERVAL"),
+                   partition=config.get("SLURM_PARTITION") or "",
+                   jobcomp_log=config.get("SLURM_JOBCOMP_LOG") or "",
+                   bin_dir=config.get("SLURM_BIN_DIR") or "",
+                   timeout=config.get_float("SLURM_TIMEOUT"),
+                   array_limit=max(1, config.get_int("SLURM_ARRAY_LIMIT")),
+                   arch=config.get("ARCH") or "X86_64", opsys=config.get("OPSYS") or "LINUX")
+
+
+@dataclass
+class _Tracked:
+    """A queued job's Slurm job, as the poller last saw it."""
+
+    job_id: str
+    slurm_id: str
+    since: float            # monotonic time it was tracked
+    touched: float = 0.0    # monotonic time of our last control on it
+    missing: int = 0        # successive listings without it
+    waited: int = 0         # polls spent waiting for its completion record
+    final: bool = False     # its end has been recorded: later rows change nothing
+
+
+@dataclass(frozen=True)
+class _View:
+    """One job's Slurm state, from squeue or the completion log."""
+
+    kind: str
+    state: str
+    reason: str
+    start: float | None
+    end: float | None
+    node: str
+    record: Completion | None = None
+
+
+@dataclass
+class _Plan:
+    """What one poll does to the queue, in the order it must happen."""
+
+    release: list[tuple[str, str]] = field(default_factory=list)
+    starts: list[tuple[str, str]] = field(default_factory=list)
+    acts: list[tuple[str, str, str]] = field(default_factory=list)
+    exits: list[ExitResult] = field(default_factory=list)
+
+
+@dataclass
+class _Node:
+    row: NodeRow
+    state: str
+    activity: str
+    entered_state: int
+    entered_activity: int
+    ad: classad.ClassAd
+
+
+def _slot_state(row: NodeRow) -> tuple[str, str]:
+    """HTCondor's State/Activity for a Slurm node state."""
+    base = row.state.rstrip("*~#!%$@^-+").lower()
+    if base == "idle":
+        return "Unclaimed", "Idle"
+    if base in ("mixed", "allocated", "completing", "mix", "alloc", "comp"):
+        return "Claimed", "Busy"
+    return "Owner", "Idle"     # down, drained, maint, unknown: not available to jobs
+
+
+def _int_attr(ad: classad.ClassAd, name: str) -> int | None:
+    """*name* evaluated in the job's ad when it is an integer (else None)."""
+    if name not in ad:
+        return None
+    value = ad.eval(name)
+    return value if type(value) is int else None
+
+
+class SlurmBackend:
+    """The ``slurm`` backend; the master runs it in the startd's place."""
+
+    name = "startd"
+    backend_name = "slurm"
+    schedules_itself = True
+
+    def __init__(self, sink: AgentSink, config: SlurmConfig | None = None,
+                 cli: SlurmCli | None = None) -> None:
+        self.config = config or SlurmConfig()
+        self.cli = cli or SlurmCli(self.config.bin_dir, self.config.timeout)
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Tracked] = {}
+        self._by_slurm: dict[str, _Tracked] = {}
+        self._records: dict[str, Completion] = {}
+        self._comp = JobCompLog(self.config.jobcomp_log) if self.config.jobcomp_log else None
+        self._nodes: dict[str, _Node] = {}
+        self._nodes_at = 0.0
+        self._schedd: Any = None
+        self._callback: ExitCallback | None = None
+        self._observing = threading.local()
+        self._caller = Caller(identity="slurm", admin=True)
+        self._status = "not polled yet"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.polls = 0
+
+    # --- wiring ----------------------------------------------------------
+
+    def attach_queue(self, schedd: Any) -> None:
+        """Follow the jobs of *schedd* (called once, after its recovery)."""
+        self._schedd = schedd
+        orphans = 0
+        for job in schedd.jobs():
+            slurm_id = job.get("SlurmJobId")
+            if type(slurm_id) is str and slurm_id:
+                self._track(job.id, slurm_id, since=0.0)
+            elif job.status in (JobStatus.IDLE, JobStatus.HELD):
+                orphans += 1
+        if orphans:
+            log.warning("%d queued jobs have no Slurm job (queued under another backend); "
+                        "Slurm will not run them: remove and submit them again", orphans)
+
+    def set_exit_callback(self, callback: ExitCallback) -> None:
+        self._callback = callback
+
+    def _track(self, job_id: str, slurm_id: str, since: float) -> None:
+        tracked = _Tracked(job_id, slurm_id, since)
+        with self._lock:
+            self._jobs[job_id] = tracked
+            self._by_slurm[slurm_id] = tracked
+
+    def _untrack(self, tracked: _Tracked) -> None:
+        with self._lock:
+            self._jobs.pop(tracked.job_id, None)
+            self._by_slurm.pop(tracked.slurm_id, None)
+            self._records.pop(tracked.slurm_id, None)
+
+    def slurm_id(self, job_id: str) -> str | None:
+        """The Slurm job id of our job *job_id*, if it has one."""
+        with self._lock:
+            tracked = self._jobs.get(job_id)
+        return tracked.slurm_id if tracked is not None else None
+
+    # --- submitting ------------------------------------------------------
+
+    def submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]]) -> list[dict[str, Any]]:
+        """Hand *jobs* (the procs of one cluster) to Slurm; each proc's new attributes.
+
+        Procs that ask for the same resources go as one job array (up to
+        ``SLURM_ARRAY_LIMIT`` tasks per ``sbatch``).  If any ``sbatch``
+        fails, the arrays already accepted are cancelled and the Submit
+        fails with Slurm's message.
+        """
+        groups: list[tuple[tuple[Any, ...], list[JobSpec]]] = []
+        for spec, ad in jobs:
+            key = self._resources(spec, ad)
+            if groups and groups[-1][0] == key and len(groups[-1][1]) < self.config.array_limit:
+                groups[-1][1].append(spec)
+            else:
+                groups.append((key, [spec]))
+        submitted: list[str] = []
+        out: list[dict[str, Any]] = []
+        try:
+            for key, specs in groups:
+                try:
+                    script = batch_script(specs)
+                except ScriptError as exc:
+                    raise ParameterInvalid(str(exc)) from None
+                slurm_id = self.cli.sbatch(script, self._options(key, len(specs), specs[0]))
+                submitted.append(slurm_id)
+                ids = [slurm_id] if len(specs) == 1 else [f"{slurm_id}_{n}"
+                                                          for n in range(len(specs))]
+                out.extend({"SlurmJobId": sid} for sid in ids)
+        except SlurmError as exc:
+            self._cancel_quietly(submitted)
+            raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
+        except BaseException:
+            self._cancel_quietly(submitted)
+            raise
+        since = time.monotonic()
+        for (spec, _), attrs in zip(jobs, out):
+            self._track(spec.job_id, attrs["SlurmJobId"], since)
+        log.debug("submitted %d jobs to Slurm as %s", len(out), ", ".join(submitted))
+        return out
+
+    def _resources(self, spec: JobSpec, ad: classad.ClassAd) -> tuple[Any, ...]:
+        cpus = _int_attr(ad, "RequestCpus") or 1
+        memory = _int_attr(ad, "RequestMemory")
+        prio = _int_attr(ad, "JobPrio") or 0
+        held = _int_attr(ad, "JobStatus") == int(JobStatus.HELD)
+        return (max(1, cpus), memory if memory and memory > 0 else None, prio, held, spec.owner)
+
+    def _options(self, key: tuple[Any, ...], count: int, first: JobSpec) -> list[str]:
+        cpus, memory, prio, held, owner = key
+        cluster = first.job_id.split(".", 1)[0]
+        options = ["--export=NONE", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
+                   f"--job-name=qmf-{cluster}", "--ntasks=1", f"--cpus-per-task={cpus}"]
+        if memory is not None:
+            options.append(f"--mem={memory}")
+        if prio:
+            options.append(f"--nice={-prio}")
+        if held:
+            options.append("--hold")
+        if count > 1:
+            options.append(f"--array=0-{count - 1}")
+        if self.config.partition:
+            options.append(f"--partition={self.config.partition}")
+        ident = userfiles.identity(owner)
+        if ident is not None:
+            options += [f"--uid={ident[0]}", f"--gid={ident[1]}"]
+        return options
+
+    def _cancel_quietly(self, slurm_ids: list[str]) -> None:
+        if not slurm_ids:
+            return
+        try:
+            self.cli.cancel(slurm_ids)
+        except SlurmError as exc:
+            log.error("cannot cancel Slurm jobs %s of a failed submission: %s",
+                      ", ".join(slurm_ids), exc.text)
+
+    # --- controls (from the schedd, before it commits) -------------------
+
+    def _is_observing(self) -> bool:
+        return bool(getattr(self._observing, "on", False))
+
+    def control(self, action: str, jobs: Sequence[tuple[str, int]]) -> None:
+        """Do *action* in Slurm for *jobs* (id, our status) before the schedd commits it.
+
+        Raises a QmfError naming Slurm's reason when Slurm refuses, so the
+        call fails with the queue unchanged.  Does nothing for changes the
+        poller records (they happened in Slurm already).
+        """
+        if self._is_observing():
+            return
+        verbs: dict[str, list[str]] = {}
+        now = time.monotonic()
+        with self._lock:
+            found = [(self._jobs.get(job_id), status) for job_id, status in jobs]
+        for tracked, status in found:
+            if tracked is None:
+                continue
+            if tracked.final:
+                if action == "release":
+                    raise FeatureNotImplemented(
+                        f"job {tracked.job_id}'s Slurm job {tracked.slurm_id} has ended; Slurm "
+                        "cannot run it again (submit it anew)")
+                continue
+            if action == "hold":
+                verb = "requeuehold" if status in _ACTIVE else "hold"
+            else:
+                verb = {"release": "release", "suspend": "suspend", "continue": "resume",
+                        "remove": "scancel"}[action]
+            verbs.setdefault(verb, []).append(tracked.slurm_id)
+            tracked.touched = now
+        for verb, ids in verbs.items():
+            try:
+                if verb == "scancel":
+                    self.cli.cancel(ids)
+                else:
+                    self.cli.control(verb, ids)
+            except SlurmError as exc:
+                if verb == "requeuehold":
+                    raise FeatureNotImplemented(
+                        f"Slurm cannot hold running job(s) {', '.join(ids)} (it must requeue "
+                        f"them and refused: {exc.text})") from None
+                raise SchedulerError(
+                    f"Slurm refused to {action} job(s) {', '.join(ids)}: {exc.text}") from None
+
+    def edit(self, jobs: Sequence[tuple[str, int]], name: str, value: Any) -> None:
+        """Carry a SetAttribute of RequestCpus, RequestMemory or JobPrio to Slurm.
+
+        Other attributes live only in our queue, as in HTCondor's.  Slurm
+        changes resources of pending jobs only: for a running one this is a
+        clear FeatureNotImplemented rather than a change that never applies.
+        """
+        fields = _SLURM_FIELDS.get(name)
+        if fields is None or self._is_observing():
+            return
+        if type(value) is not int or (name != "JobPrio" and value < 1):
+            raise ParameterInvalid(f"{name} must be a positive integer for Slurm, got {value!r}")
+        text = str(-value if name == "JobPrio" else value)
+        with self._lock:
+            found = [(self._jobs.get(job_id), status) for job_id, status in jobs]
+        for tracked, status in found:
+            if tracked is None or tracked.final:
+                continue
+            if status in _ACTIVE:
+                raise FeatureNotImplemented(
+                    f"Slurm cannot change {name} of running job {tracked.job_id} "
+                    f"(Slurm job {tracked.slurm_id}); hold it first")
+            try:
+                self.cli.update(tracked.slurm_id, {f: text for f in fields})
+            except SlurmError as exc:
+                raise SchedulerError(f"Slurm refused {name}={value} for job {tracked.job_id} "
+                                     f"(Slurm job {tracked.slurm_id}): {exc.text}") from None
+
+    # --- the Backend protocol -------------------------------------------
+
+    def run(self, spec: JobSpec, slot: str | None) -> None:
+        """Slurm started the job already (the poller records starts this way)."""
+        if self.slurm_id(spec.job_id) is None:
+            log.warning("job %s has no Slurm job: it cannot run under the Slurm backend",
+                        spec.job_id)
+
+    def kill(self, job_id: str) -> bool:
+        """``scancel`` the job's Slurm job; False if it has none or Slurm refused."""
+        slurm_id = self.slurm_id(job_id)
+        if slurm_id is None:
+            return False
+        try:
+            self.cli.cancel([slurm_id])
+        except SlurmError as exc:
+            log.warning("scancel %s (job %s) failed: %s", slurm_id, job_id, exc.text)
+            return False
+        return True
+
+    def _scontrol_one(self, verb: str, job_id: str) -> bool:
+        slurm_id = self.slurm_id(job_id)
+        if slurm_id is None:
+            return False
+        try:
+            self.cli.control(verb, [slurm_id])
+        except SlurmError as exc:
+            log.warning("scontrol %s %s (job %s) failed: %s", verb, slurm_id, job_id, exc.text)
+            return False
+        return True
+
+    def suspend(self, job_id: str) -> bool:
+        return self._scontrol_one("suspend", job_id)
+
+    def resume(self, job_id: str) -> bool:
+        return self._scontrol_one("resume", job_id)
+
+    def run_uid(self, owner: str) -> int:
+        return userfiles.run_uid(owner)
+
+    def active_jobs(self) -> list[str]:
+        with self._lock:
+            return [t.job_id for t in self._jobs.values() if not t.final]
+
+    # --- role ------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll_loop, name="slurm-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self, mode: str = "graceful") -> None:
+        """Stop polling.  Jobs keep running: they are Slurm's."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.config.timeout + 5)
+        self._thread = None
+
+    def reconfig(self, config: Config) -> None:
+        fresh = SlurmConfig.from_config(config)
+        self.config.poll_interval = fresh.poll_interval
+        self.config.retry_interval = fresh.retry_interval
+        self.config.node_interval = fresh.node_interval
+        self.config.partition = fresh.partition
+
+    def backend_status(self) -> dict[str, Any]:
+        """For the scheduler object: which backend, and whether Slurm answers."""
+        return {"Backend": self.backend_name, "BackendStatus": self._status}
+
+    def _set_status(self, status: str) -> None:
+        if status == self._status:
+            return
+        if status == "up":
+            log.info("Slurm answers%s", " again" if self._status != "not polled yet" else "")
+        else:
+            log.warning("Slurm backend: %s; retrying every %gs", status,
+                        self.config.retry_interval)
+        self._status = status
+        if self._schedd is not None:
+            self._sink.changed("scheduler", self._schedd.config.name)
+
+    # --- polling ---------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            delay = self.config.poll_interval
+            try:
+                self.poll()
+            except SlurmError:
+                delay = self.config.retry_interval
+            except Exception:
+                log.exception("Slurm poll failed")
+            self._stop.wait(delay)
+
+    def poll(self) -> None:
+        """One ``squeue`` listing of every job, applied to the queue; nodes when due.
+
+        Raises SlurmError (after reporting it) when Slurm does not answer.
+        """
+        started = time.monotonic()
+        try:
+            rows = self.cli.jobs()
+            if started - self._nodes_at >= self.config.node_interval or not self._nodes:
+                self._refresh_nodes(self.cli.nodes())
+                self._nodes_at = started
+        except SlurmError as exc:
+            self._set_status(f"Slurm does not answer: {exc.text}")
+            raise
+        self._set_status("up")
+        self.polls += 1
+        if self._schedd is not None:
+            self._apply(rows, started)
+
+    def _apply(self, rows: list[JobRow], listed_at: float) -> None:
+        with self._lock:
+            tracked = list(self._jobs.values())
+        if not tracked:
+            return
+        schedd = self._schedd
+        statuses: dict[str, int] = {}
+        with schedd.lock:
+            for t in tracked:
+                job = schedd.job(t.job_id)
+                if job is None:
+                    self._untrack(t)
+                else:
+                    statuses[t.job_id] = job.status
+        by_id = {row.slurm_id: row for row in rows}
+        self._read_records(tracked, by_id)
+        plan = _Plan()
+        for t in tracked:
+            status = statuses.get(t.job_id)
+            if status is None or t.final or t.since >= listed_at or t.touched >= listed_at:
+                continue
+            view = self._view(t, by_id.get(t.slurm_id))
+            if view is not None:
+                self._plan_one(t, status, view, plan)
+        self._execute(plan)
+
+    def _read_records(self, tracked: list[_Tracked], by_id: Mapping[str, JobRow]) -> None:
+        """Read the completion log when a job needs its record (ended, or gone)."""
+        if self._comp is None:
+            return
+        needed = [t for t in tracked if not t.final and t.slurm_id not in self._records and (
+            t.slurm_id not in by_id or job_kind(by_id[t.slurm_id].state, "") in ("done", "ended"))]
+        if needed:
+            with self._lock:
+                wanted = set(self._by_slurm)
+            self._records.update(self._comp.read(wanted))
+
+    def _view(self, t: _Tracked, row: JobRow | None) -> _View | None:
+        record = self._records.get(t.slurm_id)
+        if row is None:
+            if record is None:
+                t.missing += 1
+                if t.missing < _MISSING_POLLS:
+                    return None
+                return _View("vanished", "", "", None, None, "")
+            return _View(job_kind(record.state, ""), record.state, "", record.start,
+                         record.end, record.nodes, record)
+        t.missing = 0
+        return _View(job_kind(row.state, row.reason), row.state, row.reason, row.start,
+                     row.end, row.nodes, record)
+
+    def _plan_one(self, t: _Tracked, status: int, view: _View, plan: _Plan) -> None:
+        """The steps that bring our job from *status* to what Slurm says."""
+        kind, job_id = view.kind, t.job_id
+        node = view.node or self._first_node()
+        if status == JobStatus.REMOVED:
+            if kind not in ("idle", "held", "running", "suspended"):
+                plan.exits.append(self._killed(t, view))
+                t.final = True
+            return
+        if kind in ("running", "suspended", "done"):
+            if kind == "done" and view.record is None and view.state != "COMPLETED":
+                t.waited += 1
+                if t.waited < _RECORD_POLLS:
+                    return          # its exit code is not in the completion log yet
+            if status == JobStatus.HELD:
+                plan.release.append((job_id, f"released in Slurm ({view.state})"))
+            if status in (JobStatus.IDLE, JobStatus.HELD):
+                plan.starts.append((job_id, node))
+            if kind == "suspended" and status != JobStatus.SUSPENDED:
+                plan.acts.append(("suspend", job_id, "suspended in Slurm"))
+            elif kind == "running" and status == JobStatus.SUSPENDED:
+                plan.acts.append(("continue", job_id, "resumed in Slurm"))
+            elif kind == "done":
+                plan.exits.append(self._exited(t, view))
+                t.final = True
+            return
+        if kind == "idle":
+            if status == JobStatus.HELD:
+                plan.release.append((job_id, "released in Slurm"))
+            elif status in _ACTIVE:
+                plan.exits.append(ExitResult(job_id, view.start or time.time(), time.time(),
+                                             error=f"requeued by Slurm ({view.reason})"))
+            return
+        if kind == "held":
+            if status != JobStatus.HELD:
+                plan.acts.append(("hold", job_id, f"held in Slurm ({view.reason or view.state})"))
+                if status in _ACTIVE:
+                    plan.exits.append(self._killed(t, view))
+            return
+        # cancelled, ended abnormally, or vanished: the job is removed, with the reason
+        if kind == "cancelled":
+            reason = f"Slurm job {t.slurm_id} was cancelled outside the agent (scancel)"
+        elif kind == "vanished":
+            reason = (f"Slurm has no record of Slurm job {t.slurm_id} (purged, or the "
+                      "controller lost its state)")
+        else:
+            reason = f"Slurm ended Slurm job {t.slurm_id}: {view.state}"
+        plan.acts.append(("remove", job_id, reason))
+        if status in _ACTIVE:
+            plan.exits.append(self._killed(t, view))
+        t.final = True
+
+    def _first_node(self) -> str:
+        with self._lock:
+            return next(iter(self._nodes), "")
+
+    @staticmethod
+    def _killed(t: _Tracked, view: _View) -> ExitResult:
+        end = view.end or time.time()
+        return ExitResult(t.job_id, view.start or end, end, killed=True)
+
+    @staticmethod
+    def _exited(t: _Tracked, view: _View) -> ExitResult:
+        end = view.end or time.time()
+        start = view.start or end
+        record = view.record
+        if record is not None and record.signal:
+            return ExitResult(t.job_id, start, end, signal=record.signal)
+        if record is not None:
+            code = record.exit_code
+        elif view.state == "COMPLETED":
+            code = 0
+        else:
+            log.warning("Slurm job %s (job %s) %s with no completion record: exit code 1 "
+                        "assumed", t.slurm_id, t.job_id, view.state)
+            code = 1
+        return ExitResult(t.job_id, start, end, exit_code=code)
+
+    def _execute(self, plan: _Plan) -> None:
+        """Apply a poll's plan through the schedd, marked as observed."""
+        schedd = self._schedd
+        self._observing.on = True
+        try:
+            self._act_grouped("release", plan.release)
+            if plan.starts:
+                with schedd.lock:
+                    matches = [(schedd.job(job_id), node) for job_id, node in plan.starts]
+                    schedd.start_matches([(job, node) for job, node in matches
+                                          if job is not None])
+            by_action: dict[str, list[tuple[str, str]]] = {}
+            for action, job_id, reason in plan.acts:
+                by_action.setdefault(action, []).append((job_id, reason))
+            for action, items in by_action.items():
+                self._act_grouped(action, items)
+            if plan.exits:
+                callback = self._callback or schedd.on_exits
+                callback(plan.exits)
+        finally:
+            self._observing.on = False
+
+    def _act_grouped(self, action: str, items: list[tuple[str, str]]) -> None:
+        """One schedd Act per distinct reason."""
+        by_reason: dict[str, list[str]] = {}
+        for job_id, reason in items:
+            by_reason.setdefault(reason, []).append(job_id)
+        for reason, ids in by_reason.items():
+            totals = self._schedd.act(action, self._caller, ids=ids, reason=reason)
+            log.info("Slurm: %s %d job(s) (%s): %s", action, totals["TotalSuccess"],
+                     ", ".join(ids[:5]) + ("..." if len(ids) > 5 else ""), reason)
+
+    # --- slots -----------------------------------------------------------
+
+    def _refresh_nodes(self, rows: list[NodeRow]) -> None:
+        now = int(time.time())
+        announce: list[tuple[str, str, str, str]] = []
+        with self._lock:
+            for slot_id, row in enumerate(sorted(rows, key=lambda r: r.name), start=1):
+                state, activity = _slot_state(row)
+                old = self._nodes.get(row.name)
+                if old is not None and old.row == row:
+                    continue
+                node = _Node(row, state, activity,
+                             old.entered_state if old and old.state == state else now,
+                             old.entered_activity if old and old.activity == activity else now,
+                             classad.ClassAd())
+                node.ad = self._slot_ad(node, slot_id)
+                self._nodes[row.name] = node
+                announce.append((row.name, old.state if old else "", state, activity))
+            gone = set(self._nodes) - {row.name for row in rows}
+            for name in gone:
+                log.warning("Slurm node %s is gone from sinfo", name)
+                del self._nodes[name]
+        for name, old_state, state, activity in announce:
+            self._sink.changed("slot", name)
+            if old_state != state:
+                self._sink.event("SlotStateChanged", {"Name": name, "From": old_state,
+                                                      "To": state, "Activity": activity,
+                                                      "JobId": "", "Owner": ""})
+
+    def _slot_ad(self, node: _Node, slot_id: int) -> classad.ClassAd:
+        row = node.row
+        ad = classad.ClassAd({
+            "MyType": "Machine", "Name": row.name, "Machine": row.name, "SlotID": slot_id,
+            "Arch": self.config.arch, "OpSys": self.config.opsys,
+            "Cpus": row.cpus, "TotalCpus": row.cpus, "Memory": row.memory_mib, "Disk": 0,
+            "State": node.state, "Activity": node.activity,
+            "EnteredCurrentState": node.entered_state,
+            "EnteredCurrentActivity": node.entered_activity,
+            "LoadAvg": row.load, "TotalJobRunTime": 0,
+            "SlurmState": row.state, "SlurmPartitions": ",".join(row.partitions),
+            "CpusAllocated": row.cpus_allocated, "FreeMemory": row.free_memory_mib,
+        })
+        ad["Start"] = classad.ExprTree("true")
+        ad["Requirements"] = classad.ExprTree("START")
+        ad["Rank"] = classad.ExprTree("0")
+        return ad
+
+    def slots(self) -> list[SlotView]:
+        """Slurm's nodes; never free to our negotiator (Slurm places jobs)."""
+        with self._lock:
+            return [SlotView(name, node.ad, False) for name, node in self._nodes.items()]
+
+    def slot_names(self) -> list[str]:
+        with self._lock:
+            return list(self._nodes)
+
+    def slot_values(self, name: str) -> dict[str, Any] | None:
+        """A node's properties and statistics for its slot object."""
+        with self._lock:
+            node = self._nodes.get(name)
+            if node is None:
+                return None
+            ad = node.ad
+        values: dict[str, Any] = {}
+        for attr in ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
+                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
+                     "LoadAvg", "TotalJobRunTime", "SlurmState", "SlurmPartitions",
+                     "CpusAllocated", "FreeMemory"):
+            value = ad.get(attr)
+            if value is not None and not isinstance(value, classad.ExprTree):
+                values[attr] = value
+        for attr in ("Requirements", "Rank", "Start"):
+            values[attr] = str(ad.lookup(attr))
+        return values

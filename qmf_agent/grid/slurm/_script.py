@@ -1,0 +1,83 @@
+"""Batch scripts for Slurm from resolved jobs.
+
+The schedd has already evaluated every per-proc expression into a
+:class:`~qmf_agent.grid.backend.JobSpec`, so procs of one cluster may differ
+in anything (arguments, files, environment, even Iwd).  One ``sbatch`` of a
+job array still covers them: the script holds one ``case`` branch per array
+task with that proc's own settings.  What all procs share (usually the whole
+environment but ``CONDOR_ID``) is written once, above the ``case``.
+
+The script does the redirections itself rather than through ``--input`` /
+``--output`` (which take only Slurm's ``%a``-style patterns), and so that a
+file that cannot be opened, or an Iwd that is not a directory, ends the job
+with a distinct status (:data:`SETUP_FAILED`) instead of running it
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from ..backend import JobSpec
+
+__all__ = ["batch_script", "SETUP_FAILED", "ScriptError"]
+
+#: Exit status of a job whose Iwd or files could not be set up.
+SETUP_FAILED = 125
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class ScriptError(ValueError):
+    """A job cannot be expressed as a batch script (named in the message)."""
+
+
+def _exports(items: Sequence[tuple[str, str]], job_id: str) -> list[str]:
+    lines = []
+    for name, value in items:
+        if not _NAME.match(name):
+            raise ScriptError(f"job {job_id}: environment variable name {name!r} cannot be "
+                              "passed to a Slurm batch job (letters, digits and _ only)")
+        lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
+
+
+def _body(spec: JobSpec, env: Sequence[tuple[str, str]]) -> list[str]:
+    """Commands that run one proc: its own environment, Iwd, files, then exec."""
+    q = shlex.quote
+    if not spec.argv:
+        raise ScriptError(f"job {spec.job_id} has no command")
+    err = "2>&1" if spec.stderr == spec.stdout else f"2>{q(spec.stderr)}"
+    files = f"<{q(spec.stdin)} >{q(spec.stdout)} {err}"
+    lines = _exports(env, spec.job_id)
+    lines += [
+        f"cd {q(spec.iwd)} 2>/dev/null || exit {SETUP_FAILED}",
+        # a regular builtin: a redirection that fails returns instead of exiting
+        f"true {files} || exit {SETUP_FAILED}",
+        f"exec {files}",
+        "exec " + " ".join(q(arg) for arg in spec.argv),
+    ]
+    return lines
+
+
+def batch_script(specs: Sequence[JobSpec]) -> str:
+    """One script for *specs*: a plain job for one, array tasks 0..n-1 for more."""
+    if not specs:
+        raise ScriptError("no jobs to submit")
+    envs = [spec.env for spec in specs]
+    common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs[1:])}
+    lines = ["#!/bin/sh", f"# qmf-grid jobs {specs[0].job_id}..{specs[-1].job_id}"]
+    lines += _exports(sorted(common.items()), specs[0].job_id)
+    if len(specs) == 1:
+        return "\n".join(lines + _body(specs[0], [])) + "\n"
+    lines.append('case "$SLURM_ARRAY_TASK_ID" in')
+    for task, spec in enumerate(specs):
+        own = sorted((k, v) for k, v in spec.env.items() if k not in common)
+        lines.append(f"{task})")
+        lines += ["  " + line for line in _body(spec, own)]
+        lines.append("  ;;")
+    lines.append("esac")
+    lines.append('echo "qmf-grid: no job for array task $SLURM_ARRAY_TASK_ID" >&2')
+    lines.append(f"exit {SETUP_FAILED}")
+    return "\n".join(lines) + "\n"
