@@ -3,7 +3,7 @@
 ::
 
     qmf-agent [--listen HOST:PORT] [--broker URL] [--state-dir DIR]
-              [--config FILE] [--name NAME] [--backend local] [--log-level LEVEL]
+              [--config FILE] [--name NAME] [--backend local|slurm] [--log-level LEVEL]
 
 (also ``python3 -m qmf_agent``).  The assembly is the one of
 docs/internals.md: configuration -> :class:`~qmf_agent.grid.Grid` (the queue
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the scheduler's and agent's instance name (overrides SCHEDD_NAME)",
     )
     parser.add_argument(
-        "--backend", choices=("local",), default="local", help="what runs jobs (default local)"
+        "--backend", choices=("local", "slurm"), default=None,
+        help="what runs jobs: local, or slurm (an existing Slurm cluster); default BACKEND, local"
     )
     parser.add_argument(
         "--log-level", choices=_LEVELS, type=str.upper, default="INFO",

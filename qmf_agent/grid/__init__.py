@@ -52,6 +52,7 @@ from .daemon import AgentAddress, DaemonInfo, Role
 from .master import Master
 from .negotiator import Negotiator, NegotiatorConfig
 from .schedd import Schedd, ScheddConfig
+from .slurm import SlurmBackend, SlurmConfig
 from .startd import SlotConfig, Startd
 from .store import Store
 
@@ -60,7 +61,7 @@ __all__ = ["Grid", "Config", "ConfigError", "AgentAddress", "Role", "SinkRelay",
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-BACKENDS = ("local",)
+BACKENDS = ("local", "slurm")
 
 
 def agent_name(config: Config) -> str:
@@ -159,7 +160,8 @@ class Grid:
     :param config: the configuration (read by :class:`Config`).
     :param state_dir: where the queue (``queue.db``) and job files live.
     :param sink: the agent, or ``None`` to :meth:`attach` it later.
-    :param backend: what runs jobs; ``local`` (this machine's slots).
+    :param backend: what runs jobs: ``local`` (this machine's slots) or ``slurm``
+        (an existing Slurm cluster); ``None``: the ``BACKEND`` setting.
     :param address: how consoles reach the agent (goes into daemon ads).
     """
 
@@ -168,10 +170,11 @@ class Grid:
         config: Config,
         state_dir: str | Path,
         sink: AgentSink | None = None,
-        backend: str = "local",
+        backend: str | None = None,
         *,
         address: AgentAddress | None = None,
     ) -> None:
+        backend = (backend or config.get("BACKEND") or "local").strip().lower()
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         self.config = config
@@ -180,8 +183,13 @@ class Grid:
         config.set("LOCAL_DIR", str(self.state_dir))
         self._sink = SinkRelay(sink)
         self.store = Store.open(str(self.state_dir))
-        self.startd = Startd(self._sink, SlotConfig.from_config(config))
+        if backend == "slurm":
+            self.startd: Any = SlurmBackend(self._sink, SlurmConfig.from_config(config))
+        else:
+            self.startd = Startd(self._sink, SlotConfig.from_config(config))
         self.schedd = Schedd(self.store, self._sink, self.startd, ScheddConfig.from_config(config))
+        if backend == "slurm":
+            self.startd.attach_queue(self.schedd)
         self.negotiator = Negotiator(
             self.schedd, self.startd, self._sink, NegotiatorConfig.from_config(config)
         )

@@ -165,5 +165,5 @@ def test_the_epoch_goes_up_at_every_start(tmp_path: Path) -> None:
 
 
 def test_unknown_backend(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown backend 'slurm'; available: local"):
-        Grid(Config(tmp_path / "c.conf"), tmp_path / "state", None, "slurm")
+    with pytest.raises(ValueError, match="unknown backend 'pbs'; available: local, slurm"):
+        Grid(Config(tmp_path / "c.conf"), tmp_path / "state", None, "pbs")
