@@ -224,6 +224,8 @@ class Negotiator:
         :meth:`cycle` hands the matches to the schedd.
         """
         schedd = self.schedd
+        if getattr(self.backend, "schedules_itself", False):   # Slurm places its jobs itself
+            return [], 0, 0, len(schedd.idle) + len(schedd.idle_local), 0
         free = [s for s in self.backend.slots() if s.free]
         with schedd.lock:
             idle = list(schedd.idle) if free else []
