@@ -140,6 +140,8 @@ def _int_value(text: str, negative: bool, strict: bool, start: int, source: str)
         )
     if text[:2] in ("0x", "0X"):
         return 0  # HTCondor reads these with base 10 and stops at the 'x'
+    if len(text) > 19:
+        return INT64_MIN if negative and text.lstrip("0") == "9223372036854775808" else 0
     n = -int(text) if negative else int(text)
     return n if INT64_MIN <= n <= INT64_MAX else 0
 
