@@ -253,6 +253,8 @@ class Collector:
         self._local: list[Callable[[], Iterable[classad.ClassAd]]] = []
         self._info = DaemonInfo()
         self._running = False
+        # the object's key: fixed while the process runs, as HTCondor's daemon names are
+        self._name = config.get("COLLECTOR_NAME") or address.agent
         self._read_config()
         self._ticker = Ticker("collector-expiry", self._sweep_interval, self.expire)
         self.binding = DaemonBinding(
@@ -269,7 +271,6 @@ class Collector:
         )
 
     def _read_config(self) -> None:
-        self._name = self._config.get("COLLECTOR_NAME") or self._address.agent
         self._lifetime = self._config.get_int("CLASSAD_LIFETIME")
         self._sweep_interval = self._config.get_float("COLLECTOR_EXPIRY_INTERVAL")
         self._own_identity = self._config.get("USER") or "condor"

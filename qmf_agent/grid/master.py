@@ -80,6 +80,7 @@ class Master:
         self._address = address
         self._roles: dict[str, Role] = {role.name.upper(): role for role in roles}
         self._listeners = list(listeners)
+        self._object_name = config.get("MASTER_NAME") or address.agent
         self._lock = threading.RLock()
         self._busy = busy
         self._peaceful: threading.Event | None = None
@@ -106,8 +107,8 @@ class Master:
 
     @property
     def object_name(self) -> str:
-        """The master's Name (its object key)."""
-        return self._config.get("MASTER_NAME") or self._address.agent
+        """The master's Name (its object key), fixed while the process runs."""
+        return self._object_name
 
     @property
     def roles(self) -> dict[str, Role]:
