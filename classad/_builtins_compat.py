@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import pwd
+import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from classad._builtin_registry import builtin
@@ -32,20 +34,23 @@ _C_SPACE = b" \t\n\v\f\r"
 def string_list_items(text: str, delims: str) -> list[str]:
     """Split *text* at any of *delims*, trimming white space around items
     and dropping empty ones (HTCondor's ``StringTokenIterator``)."""
-    s, d = to_bytes(text), to_bytes(delims)
     out = []
-    i, n = 0, len(s)
-    while True:
-        while i < n and (s[i] in d or s[i] in _C_SPACE):
-            i += 1
-        start = last = i
-        while i < n and s[i] not in d:
-            if s[i] not in _C_SPACE:
-                last = i
-            i += 1
-        if i <= start:
-            return out
-        out.append(from_bytes(s[start : last + 1]))
+    for part in _split_bytes(to_bytes(text), to_bytes(delims)):
+        part = part.strip(_C_SPACE)
+        if part:
+            out.append(from_bytes(part))
+    return out
+
+
+def _split_bytes(s: bytes, delims: bytes) -> list[bytes]:
+    """*s* cut at every byte in *delims* (HTCondor splits byte-wise, so a
+    multi-byte delimiter character counts as each of its bytes)."""
+    return _splitter(delims).split(s) if delims else [s]
+
+
+@lru_cache(maxsize=64)
+def _splitter(delims: bytes) -> re.Pattern[bytes]:
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in delims) + b"]")
 
 
 def _strings(*values: Any) -> bool:
@@ -158,18 +163,7 @@ builtin("stringListISubsetMatch", min_args=2, max_args=3)(_subset_match(fold=Tru
 
 def _plain_split(text: str, delims: str) -> list[bytes]:
     """``strcspn`` splitting with no trimming (stringListsIntersect's)."""
-    s, d = to_bytes(text), to_bytes(delims or " ,")
-    out, item = [], bytearray()
-    for c in s:
-        if c in d:
-            if item:
-                out.append(bytes(item))
-            item = bytearray()
-        else:
-            item.append(c)
-    if item:
-        out.append(bytes(item))
-    return out
+    return [p for p in _split_bytes(to_bytes(text), to_bytes(delims or " ,")) if p]
 
 
 @builtin("stringListsIntersect", min_args=2, max_args=3)

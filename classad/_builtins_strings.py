@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from typing import Any
 
 from classad._builtin_registry import builtin
@@ -27,6 +28,8 @@ def _concat(args: tuple[Any, ...], is_join: bool) -> Any:
     """HTCondor's ``strCat`` for both strcat and join: each argument as
     text; ERROR wins; UNDEFINED stops strcat but is skipped by join; the
     result is UNDEFINED only if nothing at all was defined."""
+    if not is_join and all(type(a) is str for a in args):
+        return _rejoined("".join(args))  # the common case: nothing to convert
     if is_join and 1 <= len(args) <= 2 and type(args[-1]) is tuple:
         sep = args[0] if len(args) == 2 else ""
         args = (sep, *args[-1])
@@ -53,12 +56,13 @@ def _concat(args: tuple[Any, ...], is_join: bool) -> Any:
         out.append(s)
     if undefined and not defined:
         return UNDEFINED
-    text = "".join(out)
-    if not text.isascii():
-        # Pieces cut inside a UTF-8 character (substr works on bytes) join
-        # back into the character they came from.
-        text = from_bytes(to_bytes(text))
-    return text
+    return _rejoined("".join(out))
+
+
+def _rejoined(text: str) -> str:
+    """Pieces cut inside a UTF-8 character (substr works on bytes) joined
+    back into the character they came from."""
+    return text if text.isascii() else from_bytes(to_bytes(text))
 
 
 @builtin("strcat", min_args=0, max_args=None)
@@ -239,6 +243,7 @@ def version_in_range(v: Any, lo: Any, hi: Any) -> Any:
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 
 
+@lru_cache(maxsize=256)
 def compile_regex(pattern: str, options: str) -> re.Pattern[bytes] | None:
     """Compile *pattern* (over bytes) with HTCondor option letters; None if
     the pattern is invalid."""

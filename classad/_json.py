@@ -40,31 +40,20 @@ _INDENT = 2
 # writing
 
 
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _escape_one(m: re.Match[str]) -> str:
+    ch = m.group()
+    return _SHORT_ESCAPES.get(ch) or f"\\u{ord(ch):04X}"
+
+
 def _escape(text: str) -> str:
     """HTCondor's JSON string escaping: the usual short escapes, other
     control characters as ``\\u00XX``, everything else (``/`` and non-ASCII
     included) as it is."""
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch < " ":
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _NEEDS_ESCAPE.sub(_escape_one, text) if _NEEDS_ESCAPE.search(text) else text
 
 
 def _quoted_expr(text: str) -> str:
@@ -154,7 +143,9 @@ def dump_ads(ads: Iterable[ClassAd]) -> str:
 
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPACE = " \t\n\r\v\f"
+_SPACES = re.compile(r"[ \t\n\r\v\f]*")
+_CHUNK = re.compile(r'[^"\\]*')
+_PLAIN_STRING = re.compile(r'"([^"\\\x00-\x1f]*)"')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -171,10 +162,8 @@ class _Reader:
 
     def skip(self) -> str:
         """Skip white space; the next character, or "" at the end."""
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] in _SPACE:
-            pos += 1
-        self.pos = pos
+        text = self.text
+        pos = self.pos = _SPACES.match(text, self.pos).end()  # type: ignore[union-attr]
         return text[pos] if pos < len(text) else ""
 
     def value(self) -> Node:
@@ -267,12 +256,14 @@ class _Reader:
         ``"\\/ ... \\/"`` (the only spelling that may carry an expression)."""
         text = self.text
         start = self.pos
+        m = _PLAIN_STRING.match(text, start)
+        if m:  # no escapes at all: the usual case
+            self.pos = m.end()
+            return m.group(1), False
         i = start + 1
         out: list[str] = []
         while True:
-            j = i
-            while j < len(text) and text[j] != '"' and text[j] != "\\":
-                j += 1
+            j = _CHUNK.match(text, i).end()  # type: ignore[union-attr]
             out.append(text[i:j])
             if j >= len(text):
                 raise self.fail("unterminated string", start)

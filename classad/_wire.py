@@ -143,6 +143,11 @@ def _typed_parts(v: Any) -> tuple[Any, Any, bool] | None:
     keys are TYPE and optionally VALUE, in any case), else None."""
     if not isinstance(v, Mapping) or not 1 <= len(v) <= 2:
         return None
+    if "TYPE" in v:  # the usual spelling, checked first because it is cheap
+        if len(v) == 1:
+            return v["TYPE"], None, False
+        if "VALUE" in v:
+            return v["TYPE"], v["VALUE"], True
     parts: dict[str, Any] = {}
     for key, x in v.items():
         if isinstance(key, (bytes, bytearray)):
@@ -158,8 +163,8 @@ def _typed_parts(v: Any) -> tuple[Any, Any, bool] | None:
     return parts["TYPE"], parts.get("VALUE"), "VALUE" in parts
 
 
-def _is_typed(v: Any) -> bool:
-    parts = _typed_parts(v)
+def _known_type(parts: tuple[Any, Any, bool] | None) -> bool:
+    """Is *parts* a typed value whose TYPE is one we know?"""
     if parts is None:
         return False
     t = parts[0]
@@ -177,11 +182,9 @@ def _expression(text: str, path: str, what: str) -> Node:
         raise WireFormatError(path, f"{what} {text!r} is not a valid expression: {exc.reason}") from None
 
 
-def _typed(v: Any, path: str) -> Node:
-    """``{"TYPE": t, "VALUE": text}`` as an AST node."""
-    parts = _typed_parts(v)
-    if parts is None:
-        raise WireFormatError(path, f"expected a typed value {{TYPE, VALUE}}, got {_kind(v)} {v!r}")
+def _typed(parts: tuple[Any, Any, bool], path: str) -> Node:
+    """``{"TYPE": t, "VALUE": text}`` (as :func:`_typed_parts` gives it)
+    as an AST node."""
     raw_type, value, has_value = parts
     t = _text(raw_type, path, "TYPE").upper()
     if t == "UNDEFINED":
@@ -259,6 +262,7 @@ def decode_job_ad(mapping: Any) -> tuple[ClassAd, str]:
             descriptors = _descriptors(value)
         else:
             plain_values[_name(key, None)] = value
+    typed = {} if descriptors is not None else {n: _typed_parts(v) for n, v in plain_values.items()}
     if descriptors is not None:
         encoding = "descriptor"
         seen = set()
@@ -274,12 +278,11 @@ def decode_job_ad(mapping: Any) -> tuple[ClassAd, str]:
         if missing:
             name = descriptors[sorted(missing)[0]]
             raise WireFormatError(name, "named in !!descriptors but not in the ad")
-    elif any(_is_typed(v) for v in plain_values.values()):
+    elif any(_known_type(parts) for parts in typed.values()):
         encoding = "typed"
         for name, value in plain_values.items():
-            typed = _typed_parts(value) is not None
-            node = _typed(value, name) if typed else _plain(value, name)
-            items.append((name, node))
+            parts = typed[name]
+            items.append((name, _plain(value, name) if parts is None else _typed(parts, name)))
     else:
         encoding = "plain"
         items = [(name, _plain(value, name)) for name, value in plain_values.items()]
