@@ -291,45 +291,59 @@ class _Unexpected(Exception):
 
 
 def _drive(toks: list[Tok]) -> Node:
-    """Run the LALR automaton over *toks* (see :func:`_build_tables`)."""
+    """Run the LALR automaton over *toks* (see :func:`_build_tables`).
+
+    The hot loop of the parser: one-symbol reductions (most of them) replace
+    the top of the stacks in place instead of popping and pushing."""
     actions = _ACTIONS
     states = [_START]
     values: list[Any] = []
+    push_state = states.append
+    push_value = values.append
     for tok in toks:
         ttype = tok[0]
-        while True:
-            act = actions[states[-1]].get(ttype)
+        act = actions[states[-1]].get(ttype)
+        while act.__class__ is not int:
             if act is None:
                 raise _Unexpected(tok)
-            if act.__class__ is int:
-                states.append(act)
-                values.append(tok)
-                break
             size, origin, fn = act
-            if fn is None:
-                states.pop()
+            if size == 1:
+                if fn is not None:
+                    values[-1] = fn([values[-1]])
+                states[-1] = actions[states[-2]][origin]
             else:
-                args = values[-size:]
-                del values[-size:]
-                del states[-size:]
-                values.append(fn(args))
-            states.append(actions[states[-1]][origin])
+                _reduce(states, values, size, origin, fn)
+            act = actions[states[-1]].get(ttype)
+        push_state(act)
+        push_value(tok)
     while True:  # end of input: reduce until accepted
         act = actions[states[-1]].get("$END")
         if act is None or act.__class__ is int:
             raise _Unexpected(None)
         size, origin, fn = act
-        if fn is None:
+        if size == 1:
+            if fn is not None:
+                values[-1] = fn([values[-1]])
             states.pop()
         else:
-            args = values[-size:]
-            del values[-size:]
-            del states[-size:]
-            values.append(fn(args))
+            _reduce(states, values, size, origin, fn)
+            states.pop()
         goto = actions[states[-1]][origin]
         if goto == _ACCEPT:
             return values[-1]  # type: ignore[no-any-return]
         states.append(goto)
+
+
+def _reduce(states: list[int], values: list[Any], size: int, origin: str, fn: Any) -> None:
+    """Reduce *size* symbols (not 1) by *fn* and take the goto for *origin*."""
+    if size:
+        args = values[-size:]
+        del values[-size:]
+        del states[-size:]
+    else:
+        args = []
+    values.append(fn(args))
+    states.append(_ACTIONS[states[-1]][origin])
 
 
 def parse_tokens(toks: list[Tok], text: str) -> Node:
