@@ -351,6 +351,13 @@ def test_a_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_an_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
+    code, err = _fails(tmp_path, CONFIG, "--broker", f"amqp://127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "qmf-agent: error: cannot connect to amqp://127.0.0.1:" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "args",
     [("--listen", "nowhere"), ("--backend", "slurm"), ("--name", "a:b"), ("--listen", "127.0.0.1:1", "--broker", "amqp://x")],
