@@ -83,6 +83,7 @@ class Node:
     """
 
     __slots__ = ("_fn",)
+    _fn: Any  # the compiled closure, once compiled
 
     def children(self) -> tuple[Node, ...]:
         """The direct sub-expressions, in source order."""
@@ -94,7 +95,7 @@ class Node:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined]
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._key()))

@@ -120,9 +120,11 @@ class ExprTree:
     __slots__ = ("_node", "_scope")
 
     def __init__(self, expr: str | Node | ExprTree, scope: ClassAd | None = None) -> None:
+        self._scope: ClassAd | None = scope
         if isinstance(expr, ExprTree):
             self._node: Node = expr._node
-            self._scope = expr._scope if scope is None else scope
+            if scope is None:
+                self._scope = expr._scope
             return
         if isinstance(expr, str):
             self._node = parse_expression(expr)
@@ -130,7 +132,6 @@ class ExprTree:
             self._node = expr
         else:
             raise TypeError(f"ExprTree() needs expression text, not {type(expr).__name__}")
-        self._scope = scope
 
     @property
     def node(self) -> Node:
@@ -197,7 +198,7 @@ class ExprTree:
         raise ClassAdEvaluationError(f"{unparse(self._node)} is not a number: {to_python(v)!r}")
 
 
-class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
+class ClassAd(AdBase, MutableMapping):
     """A ClassAd: case-insensitive mapping of attribute names to expressions.
 
     ``ClassAd()`` is empty; ``ClassAd(text)`` parses one new-syntax ad;
@@ -241,7 +242,7 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
     def parent(self, ad: ClassAd | None) -> None:
         if ad is not None and not isinstance(ad, AdBase):
             raise TypeError(f"parent must be a ClassAd, not {type(ad).__name__}")
-        a = ad
+        a: AdBase | None = ad
         while a is not None:
             if a is self:
                 raise ValueError("chaining these ads would make a cycle")
@@ -359,7 +360,7 @@ class ClassAd(AdBase, MutableMapping):  # type: ignore[type-arg]
         """The ad as a JSON object (classad/_json.py's encoding)."""
         from ._json import print_json
 
-        return print_json(self)  # type: ignore[no-any-return]
+        return print_json(self)
 
     # camelCase names from HTCondor's bindings and the seed tutorial.
     printOld = print_old

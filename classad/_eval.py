@@ -29,6 +29,7 @@ import operator
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from ._ast import (
@@ -179,7 +180,7 @@ def _root(ad: AdBase) -> AdBase:
 def _eval_found(ad: AdBase, lname: str, node: Node, target: Any, busy: set, run: Runner) -> Any:
     """Evaluate *node*, the definition of *lname* in *ad*, in *ad*'s scope."""
     if node.__class__ is Literal:
-        return node.value  # type: ignore[attr-defined]
+        return node.value
     key = (id(ad), lname)
     if key in busy:
         return UNDEFINED  # circular reference
@@ -404,7 +405,7 @@ def _ref_node(arg: Node, scope: Any, target: Any) -> Node | None:
     unresolved look at expressions, not values)."""
     if arg.__class__ is not AttrRef or scope is None:
         return None
-    ref: AttrRef = arg  # type: ignore[assignment]
+    ref: AttrRef = arg
     if ref.base is not None or ref.absolute:
         return None  # HTCondor only looks up plain names here
     lname = ref.name.lower()
@@ -516,7 +517,7 @@ def iter_refs(node: Node) -> Iterator[AttrRef]:
     while stack:
         n = stack.pop()
         if n.__class__ is AttrRef:
-            yield n  # type: ignore[misc]
+            yield n
         stack.extend(reversed(n.children()))
 
 
@@ -856,12 +857,16 @@ def _chain_operands(b: BinaryOp, op: str) -> list[Fn]:
     compiled, so the chain runs in one closure instead of nested ones."""
     operands: list[Node] = []
     node: Node = b
-    while node.__class__ is BinaryOp and node.op == op:  # type: ignore[attr-defined]
-        operands.append(node.right)  # type: ignore[attr-defined]
-        node = node.left  # type: ignore[attr-defined]
+    while node.__class__ is BinaryOp and node.op == op:
+        operands.append(node.right)
+        node = node.left
     operands.append(node)
     operands.reverse()
     return [compile_node(n) for n in operands]
+
+
+def _same(v: Any) -> Any:
+    return v
 
 
 def _compile_logic(op: str, fns: list[Fn]) -> Fn:
@@ -876,9 +881,9 @@ def _compile_logic(op: str, fns: list[Fn]) -> Fn:
             if v is stop:
                 return stop
             if v is not (not stop):
-                acc = _logic(op, (not stop), lambda v=v: v)
+                acc = _logic(op, not stop, partial(_same, v))
                 for g in fns[i + 1:]:
-                    acc = _logic(op, acc, lambda g=g: g(s, t, k))
+                    acc = _logic(op, acc, partial(g, s, t, k))
                 return acc
         return not stop
 

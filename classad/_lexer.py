@@ -124,10 +124,10 @@ def unescape_string(body: str, old: bool = False) -> str | None:
             parts.append(_SIMPLE_ESCAPES.get(esc, esc.encode("utf-8", "surrogateescape")))
         pos = m.end()
     parts.append(body[pos:].encode("utf-8", "surrogateescape"))
-    out = b"".join(parts)
-    if b"\0" in out:
+    raw = b"".join(parts)
+    if b"\0" in raw:
         return None
-    return out.decode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _int_value(text: str, negative: bool, strict: bool, start: int, source: str) -> int:
@@ -164,7 +164,7 @@ def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
         if m.start() != pos:
             break
         pos = end = m.end()
-        kind = m.lastgroup
+        kind = m.lastgroup or ""
         if kind == "name":
             word = m.group(kind)
             kw = keywords.get(word)
@@ -187,8 +187,8 @@ def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
         start = end - len(raw)
         if kind == "int" or kind == "real":
             # A '-' glued to the number, not after an operand, is its sign.
-            negative = (toks and toks[-1][1] == "-" and toks[-1][3] == start
-                        and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
+            negative = bool(toks and toks[-1][1] == "-" and toks[-1][3] == start
+                            and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
             if negative:
                 start = toks.pop()[2]
             if kind == "int":

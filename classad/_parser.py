@@ -141,15 +141,15 @@ def _fold_time(name: str, arg: Literal, pos: int) -> Node:
     return Literal(value)
 
 
-class _Build(Transformer):  # type: ignore[type-arg]
+class _Build(Transformer):
     """Inline transformer: lark calls these as it reduces, with every token
     kept (punctuation included), so the methods index their children."""
 
     def start(self, c: list[Any]) -> Node:
-        return c[0]  # type: ignore[no-any-return]
+        return c[0]
 
     def literal(self, c: list[Tok]) -> Node:
-        return c[0][1]  # type: ignore[no-any-return]
+        return c[0][1]
 
     def attr(self, c: list[Tok]) -> Node:
         return AttrRef(c[0][1])
@@ -186,7 +186,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
             return _fold_time(name, args[0], c[0][2])
         return FunctionCall(name, args)
 
-    def list(self, c: list[Any]) -> Node:
+    def listexpr(self, c: list[Any]) -> Node:
         return ListExpr(c[1] or ())
 
     def attrdef(self, c: list[Any]) -> tuple[str, Node]:
@@ -330,7 +330,7 @@ def _drive(toks: list[Tok]) -> Node:
             states.pop()
         goto = actions[states[-1]][origin]
         if goto == _ACCEPT:
-            return values[-1]  # type: ignore[no-any-return]
+            return values[-1]
         states.append(goto)
 
 
@@ -466,7 +466,7 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
         return None
 
 
-def iter_new_ads(text: str) -> Iterator[tuple[Node, int]]:
+def iter_new_ads(text: str) -> Iterator[tuple[RecordExpr, int]]:
     """Parse consecutive new-syntax ads ``[ ... ]`` from *text*.
 
     Yields ``(record, end offset)`` for each ad; the text is tokenized once.

@@ -47,7 +47,7 @@ def _text_of(source: str | IO[str] | Iterable[str]) -> str:
     if isinstance(source, (bytes, bytearray)):
         raise TypeError("ClassAd text must be str, not bytes (decode it first)")
     if isinstance(source, io.IOBase) or hasattr(source, "read"):
-        data = source.read()  # type: ignore[union-attr]
+        data = source.read()
         if not isinstance(data, str):
             raise TypeError("ClassAd files must be opened in text mode")
         return data
@@ -186,4 +186,4 @@ def unquote(s: str) -> str:
     if len(toks) != 1 or toks[0][0] != "CONST" or toks[0][1].value.__class__ is not str \
             or not s.strip().startswith('"'):
         raise ClassAdSyntaxError("not a quoted ClassAd string", s, 0)
-    return toks[0][1].value  # type: ignore[no-any-return]
+    return toks[0][1].value
