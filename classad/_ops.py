@@ -72,16 +72,10 @@ def _arith(int_op: Callable[[int, int], Any], real_op: Callable[[float, float], 
             return int_op(a, b)
         if ta is Value or tb is Value:
             return _special(a, b)
-        if ta is bool:
-            a = int(a)
-            ta = int
-        if tb is bool:
-            b = int(b)
-            tb = int
-        if (ta is int or ta is float) and (tb is int or tb is float):
-            if ta is int and tb is int:
-                return int_op(a, b)
-            return real_op(float(a), float(b))
+        if ta in _NUMERIC and tb in _NUMERIC:
+            if ta is float or tb is float:
+                return real_op(float(a), float(b))
+            return int_op(int(a), int(b))  # booleans count as 0 and 1
         if time_op is not None:
             return time_op(a, b)
         return ERROR
@@ -111,22 +105,28 @@ def _sub_time(a: Any, b: Any) -> Any:
     return ERROR
 
 
+# Time scaling is plain C double arithmetic in HTCondor: no overflow check
+# (inf and NaN durations result), and a boolean factor is an error.
+_SCALARS = (int, float)
+
+
 def _mul_time(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
-    if ta is RelTime and tb in _NUMERIC:
-        secs = a.secs * b
-    elif tb is RelTime and ta in _NUMERIC:
-        secs = a * b.secs
-    else:
-        return ERROR
-    return ERROR if secs == _INF else RelTime(secs)
+    if ta is RelTime and tb in _SCALARS:
+        return RelTime(a.secs * b)
+    if tb is RelTime and ta in _SCALARS:
+        return RelTime(a * b.secs)
+    return ERROR
 
 
 def _div_time(a: Any, b: Any) -> Any:
-    if type(a) is RelTime and type(b) in _NUMERIC:
-        if b == 0:  # C double division: no error check on this path
+    if type(a) is RelTime and type(b) in _SCALARS:
+        if b == 0:
             secs = a.secs
-            return RelTime(math.nan if secs == 0 else math.copysign(_INF, secs))
+            if secs == 0 or secs != secs:
+                return RelTime(math.nan)
+            negative = (secs < 0) != (math.copysign(1.0, b) < 0)
+            return RelTime(-_INF if negative else _INF)
         return RelTime(a.secs / b)
     return ERROR
 

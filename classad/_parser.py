@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import math
 import re
 import sys
 import time
@@ -95,6 +96,10 @@ _RELTIME_UNITS = re.compile(
 )
 
 
+# What we print for a non-finite duration (HTCondor prints garbage there).
+_RELTIME_SPECIAL = {"INF": math.inf, "-INF": -math.inf, "NAN": math.nan}
+
+
 def _abstime_from_text(text: str) -> AbsTime | None:
     """``YYYY-MM-DD[Thh:mm[:ss]][Z|±hh:mm]`` (separators optional); no zone
     means the local zone, as in HTCondor."""
@@ -123,7 +128,8 @@ def _reltime_from_text(text: str) -> RelTime | None:
     """``[-][D+][[hh:]mm:]ss[.fff]`` or ``[-][Nd][Nh][Nm][N[.f][s]]``."""
     m = _RELTIME.match(text) or _RELTIME_UNITS.match(text)
     if m is None:
-        return None
+        special = _RELTIME_SPECIAL.get(text.strip().upper())
+        return None if special is None else RelTime(special)
     neg, days, hours, mins, secs = m.groups()
     secs = secs or "0"
     total: int | float = float(secs) if "." in secs else int(secs)

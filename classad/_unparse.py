@@ -109,6 +109,9 @@ def format_abstime(t: AbsTime) -> str:
 
 def format_reltime(secs: float) -> str:
     """``[-][D+]hh:mm:ss[.fff]`` with leading zero fields dropped."""
+    if secs != secs or secs in (math.inf, -math.inf):
+        # HTCondor prints garbage for these; we print something readable.
+        return "NaN" if secs != secs else ("INF" if secs > 0 else "-INF")
     neg = secs < 0
     secs = -secs if neg else secs
     whole = int(secs)

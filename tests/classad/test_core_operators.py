@@ -247,3 +247,25 @@ def test_strict_mode_gives_same_operator_results():
     classad.set_strict(True)
     for text, expected in OPERATORS[:40]:
         check(text, expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("relTime(90) / 0", RelTime(float("inf"))),
+    ("relTime(90) / -0.0", RelTime(float("-inf"))),
+    ("1e308 * relTime(90)", RelTime(float("inf"))),
+    ("true * relTime(90)", ERROR),
+    ("relTime(90) / true", ERROR),
+    ("relTime(90) * relTime(2)", ERROR),
+    ("relTime(5) + 1", ERROR),
+    ("true * 2.5", 2.5),
+])
+def test_time_scaling_is_c_double_arithmetic(text, expected):
+    check(text, expected)
+
+
+def test_non_finite_durations_print_readably_and_read_back():
+    for text, printed in [("relTime(90) / 0", 'relTime("INF")'),
+                          ("relTime(90) / -0.0", 'relTime("-INF")')]:
+        shown = repr(classad.ExprTree(text).simplify())
+        assert shown == printed
+        assert classad.ExprTree(shown).eval() == classad.ExprTree(text).eval()
