@@ -45,7 +45,7 @@ def need_broker() -> None:
 
 
 def slurm_available(timeout: float = 10.0) -> bool:
-    """True when ``sinfo`` exists and the controller answers with a usable node."""
+    """True when ``sinfo`` exists and the controller answers with a node that runs jobs."""
     if shutil.which("sinfo") is None:
         return False
     try:
@@ -53,9 +53,9 @@ def slurm_available(timeout: float = 10.0) -> bool:
                               timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    states = done.stdout.split()
-    return done.returncode == 0 and any(s.rstrip("*~#") in ("idle", "mixed", "allocated")
-                                        for s in states)
+    usable = ("idle", "mixed", "allocated", "completing", "planned", "reserved")
+    return done.returncode == 0 and any(s.rstrip("*~#!%$@^-+") in usable
+                                        for s in done.stdout.split())
 
 
 def need_slurm() -> None:

@@ -345,7 +345,7 @@ class SlurmBackend:
                         "cannot run it again (submit it anew)")
                 continue
             if action == "hold":
-                verb = "requeuehold" if status in _ACTIVE else "hold"
+                verb = "requeuehold" if status in _ACTIVE else "uhold"
             else:
                 verb = {"release": "release", "suspend": "suspend", "continue": "resume",
                         "remove": "scancel"}[action]

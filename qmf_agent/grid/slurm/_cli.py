@@ -186,7 +186,7 @@ class SlurmCli:
     # --- controls --------------------------------------------------------
 
     def control(self, verb: str, slurm_ids: Collection[str]) -> None:
-        """``scontrol <verb> id,id,...`` (hold, release, requeuehold, suspend, resume)."""
+        """``scontrol <verb> id,id,...`` (uhold, release, requeuehold, suspend, resume)."""
         if slurm_ids:
             self.run("scontrol", [verb, ",".join(slurm_ids)])
 

@@ -1,0 +1,391 @@
+"""The Slurm backend against the real one-node cluster (``.ci/slurm.sh``).
+
+Each test builds a Grid with ``BACKEND = slurm`` on its own state directory
+and drives it through the scheduler and job bindings, as a console's calls
+arrive; what Slurm did is checked with Slurm's own tools.  Waits are
+bounded polls for a condition, never timing assertions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.errors import FeatureNotImplemented, ParameterInvalid, SchedulerError
+from qmf_agent.grid import Config, Grid
+from qmf_agent.grid.jobs import JobStatus
+from qmf_agent.grid.slurm import SlurmCli
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Caller("root", admin=True)
+NAME = "slurmtest"
+
+
+class Sink:
+    """Records what the grid tells the agent."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.changes: list[tuple[str, str]] = []
+
+    def changed(self, class_name: str, key: str) -> None:
+        with self.lock:
+            self.changes.append((class_name, key))
+
+    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
+        with self.lock:
+            self.changes.append((class_name, key))
+
+    def event(self, name: str, values: Any, severity: int = 6) -> None:
+        with self.lock:
+            self.events.append((name, dict(values)))
+
+    def named(self, name: str, job_id: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [v for n, v in self.events
+                    if n == name and (job_id is None or v.get("Id") == job_id)]
+
+
+class CountingCli(SlurmCli):
+    """The real command-line driver, counting the commands it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=30.0)
+        self.calls: dict[str, int] = {}
+
+    def run(self, tool: str, args: Any, stdin: str | None = None) -> str:
+        self.calls[tool] = self.calls.get(tool, 0) + 1
+        return super().run(tool, args, stdin)
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 60.0, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def slurm(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def slurm_row(slurm_id: str) -> tuple[str, str]:
+    """(state, reason) of a Slurm job, from squeue."""
+    out = slurm("squeue", "-h", "-t", "all", "-j", slurm_id, "-o", "%T|%r").strip()
+    state, _, reason = out.partition("|")
+    return state, reason
+
+
+@contextlib.contextmanager
+def node_full() -> Iterator[None]:
+    """Every CPU taken by a job of our own, so that new jobs stay pending (Resources)."""
+    cpus = slurm("sinfo", "-h", "-o", "%c").split()[0].rstrip("+")
+    blocker = slurm("sbatch", "--parsable", "-c", cpus, "--output=/dev/null",
+                    "--wrap=sleep 300").strip()
+    try:
+        wait_for(lambda: slurm_row(blocker)[0] == "RUNNING")
+        yield
+    finally:
+        slurm("scancel", blocker)
+
+
+def make_grid(tmp: Path, extra: str = "") -> tuple[Grid, Sink]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "agent.conf"
+    conf.write_text(f"SCHEDD_NAME = {NAME}\nBACKEND = slurm\nSLURM_POLL_INTERVAL = 0.2\n"
+                    f"SLURM_RETRY_INTERVAL = 0.5\nSLURM_NODE_INTERVAL = 0.5\n{extra}")
+    sink = Sink()
+    grid = Grid(Config(conf), tmp / "state", sink)
+    return grid, sink
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Iterator[tuple[Grid, Sink, Path]]:
+    g, sink = make_grid(tmp_path)
+    g.start()
+    yield g, sink, tmp_path
+    for job in g.schedd.jobs():          # leave nothing behind in Slurm
+        slurm_id = job.get("SlurmJobId")
+        if slurm_id:
+            subprocess.run(["scancel", slurm_id], check=False, timeout=30)
+    g.stop("fast")
+    g.close()
+
+
+def submit(g: Grid, iwd: Path, args: str, count: int = 1, **attrs: Any) -> list[str]:
+    ad = {"Cmd": "/bin/sh", "Arguments": args, "Iwd": str(iwd), "Requirements": True,
+          "JobUniverse": 5, "Owner": "root", **attrs}
+    result = g.bindings()["scheduler"].call(NAME, "Submit", {"Ad": ad, "Count": count}, ROOT)
+    return list(result["Ids"])
+
+
+def call(g: Grid, job_id: str, method: str, **args: Any) -> dict[str, Any]:
+    return dict(g.bindings()["job"].call(job_id, method, args, ROOT))
+
+
+def status(g: Grid, job_id: str) -> int | None:
+    with g.schedd.lock:
+        job = g.schedd.job(job_id)
+        return job.status if job is not None else None
+
+
+def finished(g: Grid, job_id: str) -> dict[str, Any] | None:
+    cid, pid = job_id.split(".")
+    found = g.schedd.history(f"ClusterId == {cid} && ProcId == {pid}")
+    return found[0] if found else None
+
+
+def test_job_runs_in_slurm_with_output_and_exit_code_recorded(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'echo hello from $CONDOR_ID; exit 3'", Out="out.txt",
+                      Err="err.txt")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    assert slurm_id.isdigit()
+    assert slurm_row(slurm_id)[0] in ("PENDING", "RUNNING", "COMPLETED", "FAILED")
+    done = wait_for(lambda: finished(g, job_id))
+    assert done["JobStatus"] == JobStatus.COMPLETED
+    assert done["ExitCode"] == 3 and done["ExitBySignal"] is False
+    assert done["SlurmJobId"] == slurm_id
+    assert done["LastRemoteHost"] == slurm("hostname", "-s").strip()
+    assert done["CompletionDate"] >= done["QDate"]
+    assert (tmp / "out.txt").read_text() == f"hello from {job_id}\n"
+    moves = [(e["From"], e["To"]) for e in sink.named("JobStatusChanged", job_id)]
+    assert moves == [(1, 2), (2, 4)]
+    assert sink.named("JobCompleted", job_id)[0]["ExitCode"] == 3
+
+
+def test_count_goes_as_one_array_with_procs_kept_apart(grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    ids = submit(g, tmp, "-c 'echo $CONDOR_ID > p$CONDOR_ID.txt'", count=4)
+    slurm_ids = [g.schedd.get_ad(i)["SlurmJobId"] for i in ids]
+    array = slurm_ids[0].split("_")[0]
+    assert slurm_ids == [f"{array}_{n}" for n in range(4)]
+    for job_id in ids:
+        assert wait_for(lambda j=job_id: finished(g, j))["ExitCode"] == 0
+        assert (tmp / f"p{job_id}.txt").read_text() == f"{job_id}\n"
+
+
+def test_hold_and_release_of_a_pending_job(grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    with node_full():
+        [job_id] = submit(g, tmp, "-c true")
+        slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+        wait_for(lambda: g.startd.polls >= 2)
+        assert slurm_row(slurm_id)[0] == "PENDING"
+        call(g, job_id, "Hold", Reason="wait")
+        assert status(g, job_id) == JobStatus.HELD
+        assert slurm_row(slurm_id) == ("PENDING", "JobHeldUser")
+        with pytest.raises(SchedulerError, match="already"):
+            call(g, job_id, "Hold")
+        call(g, job_id, "Release")
+        assert status(g, job_id) == JobStatus.IDLE
+        assert slurm_row(slurm_id)[1] != "JobHeldUser"
+        time.sleep(1.0)   # several polls: the agent must not think Slurm changed anything
+        assert status(g, job_id) == JobStatus.IDLE
+    assert [e["Reason"] for e in sink.named("JobHeld", job_id)] == ["wait"]
+    assert wait_for(lambda: finished(g, job_id))["JobStatus"] == JobStatus.COMPLETED
+
+
+def test_submitted_held_then_released_runs(grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'exit 0'", JobStatus=5)
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    assert slurm_row(slurm_id) == ("PENDING", "JobHeldUser")
+    assert status(g, job_id) == JobStatus.HELD
+    call(g, job_id, "Release")
+    assert wait_for(lambda: finished(g, job_id))["JobStatus"] == JobStatus.COMPLETED
+
+
+def test_hold_of_a_running_job_requeues_it_held(grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'sleep 60'")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    call(g, job_id, "Hold")
+    assert status(g, job_id) == JobStatus.HELD
+    assert wait_for(lambda: slurm_row(slurm_id)[0] == "PENDING")
+    time.sleep(0.6)
+    assert status(g, job_id) == JobStatus.HELD
+    call(g, job_id, "Remove")
+    assert wait_for(lambda: finished(g, job_id))["JobStatus"] == JobStatus.REMOVED
+
+
+def test_remove_of_a_running_job_cancels_it(grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'sleep 60'")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    call(g, job_id, "Remove", Reason="enough")
+    assert wait_for(lambda: slurm_row(slurm_id)[0] == "CANCELLED")
+    done = wait_for(lambda: finished(g, job_id))
+    assert done["JobStatus"] == JobStatus.REMOVED and done["RemoveReason"] == "enough"
+    assert sink.named("JobRemoved", job_id)
+
+
+def test_suspend_and_continue(grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'sleep 60'")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    call(g, job_id, "Suspend")
+    assert slurm_row(slurm_id)[0] == "SUSPENDED"
+    assert status(g, job_id) == JobStatus.SUSPENDED
+    call(g, job_id, "Continue")
+    assert slurm_row(slurm_id)[0] == "RUNNING"
+    assert status(g, job_id) == JobStatus.RUNNING
+
+
+def test_set_attribute_reaches_slurm_for_pending_jobs_only(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    [pending] = submit(g, tmp, "-c true", JobStatus=5)
+    call(g, pending, "SetAttribute", Name="RequestCpus", Value="2")
+    shown = slurm("scontrol", "show", "job", "-o", g.schedd.get_ad(pending)["SlurmJobId"])
+    assert "NumCPUs=2" in shown
+    assert g.schedd.get_ad(pending)["RequestCpus"] == 2
+    with pytest.raises(ParameterInvalid, match="RequestMemory must be a positive integer"):
+        call(g, pending, "SetAttribute", Name="RequestMemory", Value='"lots"')
+    call(g, pending, "SetAttribute", Name="Note", Value='"ours only"')
+    assert g.schedd.get_ad(pending)["Note"] == "ours only"
+    [running] = submit(g, tmp, "-c 'sleep 60'")
+    wait_for(lambda: status(g, running) == JobStatus.RUNNING)
+    with pytest.raises(FeatureNotImplemented, match="cannot change RequestCpus of running job"):
+        call(g, running, "SetAttribute", Name="RequestCpus", Value="2")
+    assert g.schedd.get_ad(running)["RequestCpus"] == 1
+
+
+def test_rejected_submission_leaves_nothing_queued(grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    before = slurm("squeue", "-h", "-t", "all", "-o", "%i").split()
+    with pytest.raises(SchedulerError, match="Slurm rejected the submission: .*Memory"):
+        submit(g, tmp, "-c true", RequestMemory=1 << 40)
+    assert list(g.schedd.jobs()) == [] and g.schedd.history() == []
+    assert not sink.named("JobSubmitted")
+    with pytest.raises(ParameterInvalid, match="'BAD-NAME'"):
+        submit(g, tmp, "-c true", Environment="BAD-NAME=1")
+    assert list(g.schedd.jobs()) == []
+    # Slurm itself keeps a FAILED record of a job it refused; nothing of it may run
+    after = slurm("squeue", "-h", "-t", "all", "-o", "%i|%T").split()
+    assert all(row.split("|")[1] == "FAILED" for row in after
+               if row.split("|")[0] not in before)
+    [ok] = submit(g, tmp, "-c true")
+    assert ok == "1.0"     # the refused Submits used no cluster id
+
+
+def test_scancel_behind_the_agents_back_is_recorded_as_removed(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    running, pending = submit(g, tmp, "-c 'sleep 60'")[0], submit(g, tmp, "-c true",
+                                                                   JobStatus=5)[0]
+    wait_for(lambda: status(g, running) == JobStatus.RUNNING)
+    for job_id in (running, pending):
+        slurm("scancel", g.schedd.get_ad(job_id)["SlurmJobId"])
+    for job_id in (running, pending):
+        done = wait_for(lambda j=job_id: finished(g, j))
+        assert done["JobStatus"] == JobStatus.REMOVED
+        assert "cancelled outside the agent (scancel)" in done["RemoveReason"]
+        assert "scancel" in sink.named("JobRemoved", job_id)[0]["Reason"]
+
+
+def test_hold_behind_the_agents_back_is_observed(grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    with node_full():
+        [job_id] = submit(g, tmp, "-c true")
+        slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+        slurm("scontrol", "hold", slurm_id)
+        wait_for(lambda: status(g, job_id) == JobStatus.HELD)
+        assert "held in Slurm" in sink.named("JobHeld", job_id)[0]["Reason"]
+        slurm("scontrol", "release", slurm_id)
+        wait_for(lambda: status(g, job_id) == JobStatus.IDLE)
+        assert sink.named("JobReleased", job_id)
+
+
+def test_slots_are_slurms_nodes(grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, _ = grid
+    binding = g.bindings()["slot"]
+    wait_for(lambda: binding.keys())
+    lines = slurm("sinfo", "-h", "-N", "-o", "%N %c %m").split("\n")
+    nodes = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    assert sorted(binding.keys()) == sorted(nodes)
+    for name, (cpus, memory) in nodes.items():
+        values = binding.state(name).values
+        assert values["Cpus"] == int(cpus) and values["Memory"] == int(memory)
+        assert values["State"] in ("Unclaimed", "Claimed", "Owner")
+    assert [v.free for v in g.startd.slots()] == [False] * len(nodes)
+    assert g.bindings()["scheduler"].state(NAME).values["BackendStatus"] == "up"
+
+
+def test_polling_is_one_squeue_per_interval_for_all_jobs(tmp_path: Path) -> None:
+    g, _ = make_grid(tmp_path)
+    cli = CountingCli()
+    g.startd.cli = cli
+    g.start()
+    try:
+        ids = [submit(g, tmp_path, "-c 'sleep 30'")[0] for _ in range(10)]
+        polls = g.startd.polls
+        wait_for(lambda: g.startd.polls >= polls + 5)
+        before_squeue, before_polls = cli.calls["squeue"], g.startd.polls
+        wait_for(lambda: g.startd.polls >= before_polls + 5)
+        squeues = cli.calls["squeue"] - before_squeue
+        assert squeues == g.startd.polls - before_polls or squeues == g.startd.polls - before_polls + 1
+        assert cli.calls.get("scontrol", 0) == 0   # no per-job questions
+        g.bindings()["scheduler"].call(NAME, "Act", {"Action": "Remove", "Jobs": ids}, ROOT)
+        assert cli.calls["scancel"] == 1           # one call for all ten
+    finally:
+        g.stop("fast")
+        g.close()
+
+
+def _restart_slurmctld() -> None:
+    subprocess.run(["slurmctld"], check=True, timeout=60)
+    wait_for(lambda: subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                                    check=False, timeout=30).stdout.strip().rstrip("*")
+             in ("idle", "mixed", "allocated"), timeout=90, step=0.5)
+
+
+def test_polling_survives_slurmctld_restarting_and_slurm_down_at_start(tmp_path: Path) -> None:
+    g, sink = make_grid(tmp_path / "a")
+    g.start()
+    late: Grid | None = None
+    try:
+        [job_id] = submit(g, tmp_path, "-c 'sleep 3; exit 5'")
+        wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+        slurm("scontrol", "shutdown", "slurmctld")
+        try:
+            wait_for(lambda: "does not answer" in g.startd.backend_status()["BackendStatus"])
+            # an agent started now starts, says Slurm is down, and refuses Submits clearly
+            late, _ = make_grid(tmp_path / "b")
+            late.start()
+            wait_for(lambda: "does not answer" in late.startd.backend_status()["BackendStatus"])
+            with pytest.raises(SchedulerError, match="Slurm rejected the submission"):
+                submit(late, tmp_path, "-c true")
+            assert list(late.schedd.jobs()) == []
+            assert status(g, job_id) == JobStatus.RUNNING     # nothing guessed meanwhile
+        finally:
+            _restart_slurmctld()
+        done = wait_for(lambda: finished(g, job_id), timeout=90)
+        assert done["JobStatus"] == JobStatus.COMPLETED and done["ExitCode"] == 5
+        assert g.startd.backend_status()["BackendStatus"] == "up"
+        assert late is not None
+        wait_for(lambda: late.startd.backend_status()["BackendStatus"] == "up", timeout=30)
+        [again] = submit(late, tmp_path, "-c true")
+        assert wait_for(lambda: finished(late, again))["ExitCode"] == 0
+    finally:
+        for grid_ in (g, late):
+            if grid_ is not None:
+                grid_.stop("fast")
+                grid_.close()

@@ -1,0 +1,158 @@
+"""The Slurm backend's parts that need no cluster: scripts, state mapping, log parsing.
+
+The batch scripts are run with /bin/sh here, as slurmd would run them, so
+what is checked is what a job sees (argv, environment, files, exit status).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from qmf_agent.grid.backend import JobSpec
+from qmf_agent.grid.slurm import (
+    SETUP_FAILED,
+    JobCompLog,
+    ScriptError,
+    SlurmCli,
+    SlurmError,
+    batch_script,
+    job_kind,
+)
+from qmf_agent.grid.slurm._cli import parse_time
+
+
+def _spec(tmp: Path, proc: int, argv: list[str], **kw: object) -> JobSpec:
+    values: dict[str, object] = {
+        "job_id": f"7.{proc}", "owner": "root", "universe": 5, "argv": argv,
+        "env": {"PATH": "/usr/bin:/bin", "CONDOR_ID": f"7.{proc}"}, "iwd": str(tmp),
+        "stdin": os.devnull, "stdout": str(tmp / f"out.{proc}"), "stderr": str(tmp / f"err.{proc}"),
+    }
+    values.update(kw)
+    return JobSpec(**values)  # type: ignore[arg-type]
+
+
+def _run(script: str, task: int | None = None) -> int:
+    env = {"PATH": "/usr/bin:/bin"}
+    if task is not None:
+        env["SLURM_ARRAY_TASK_ID"] = str(task)
+    return subprocess.run(["/bin/sh", "-c", script], env=env, check=False).returncode
+
+
+def test_one_job_runs_with_its_argv_environment_and_files(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, 0, ["/bin/sh", "-c", "echo \"$1 $CONDOR_ID $HOME\"; echo e >&2; exit 4",
+                               "sh", "it's a \"quoted\" $arg"],
+                 env={"CONDOR_ID": "7.0", "HOME": "/x y", "PATH": "/usr/bin:/bin"})
+    script = batch_script([spec])
+    assert "SLURM_ARRAY_TASK_ID" not in script
+    assert _run(script) == 4
+    assert (tmp_path / "out.0").read_text() == "it's a \"quoted\" $arg 7.0 /x y\n"
+    assert (tmp_path / "err.0").read_text() == "e\n"
+
+
+def test_array_script_gives_each_task_its_own_proc(tmp_path: Path) -> None:
+    specs = [_spec(tmp_path, p, ["/bin/sh", "-c", f"echo $CONDOR_ID {p}; exit {p}"])
+             for p in range(3)]
+    script = batch_script(specs)
+    assert script.count("export PATH=") == 1          # shared: written once
+    assert script.count("export CONDOR_ID=") == 3     # per proc
+    for task in range(3):
+        assert _run(script, task) == task
+        assert (tmp_path / f"out.{task}").read_text() == f"7.{task} {task}\n"
+    assert _run(script, 9) == SETUP_FAILED
+
+
+def test_same_file_for_out_and_err(tmp_path: Path) -> None:
+    both = str(tmp_path / "both")
+    script = batch_script([_spec(tmp_path, 0, ["/bin/sh", "-c", "echo o; echo e >&2"],
+                                 stdout=both, stderr=both)])
+    assert _run(script) == 0
+    assert sorted(Path(both).read_text().split()) == ["e", "o"]
+
+
+def test_bad_iwd_or_unwritable_output_end_with_setup_failed(tmp_path: Path) -> None:
+    assert _run(batch_script([_spec(tmp_path, 0, ["/bin/true"], iwd=str(tmp_path / "no")
+                                    )])) == SETUP_FAILED
+    bad_out = _spec(tmp_path, 0, ["/bin/true"], stdout=str(tmp_path / "no" / "out"))
+    assert _run(batch_script([bad_out])) == SETUP_FAILED
+
+
+def test_environment_names_the_shell_cannot_export_are_refused(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, 0, ["/bin/true"], env={"A-B": "1"})
+    with pytest.raises(ScriptError, match="'A-B'"):
+        batch_script([spec])
+    with pytest.raises(ScriptError, match="no jobs"):
+        batch_script([])
+    with pytest.raises(ScriptError, match="no command"):
+        batch_script([_spec(tmp_path, 0, [])])
+
+
+@pytest.mark.parametrize("state, reason, kind", [
+    ("PENDING", "Priority", "idle"), ("PENDING", "JobHeldUser", "held"),
+    ("PENDING", "JobHeldAdmin", "held"), ("PENDING", "job requeued in held state", "held"),
+    ("REQUEUE_HOLD", "None", "held"), ("RUNNING", "None", "running"),
+    ("COMPLETING", "None", "running"), ("SUSPENDED", "None", "suspended"),
+    ("COMPLETED", "None", "done"), ("FAILED", "NonZeroExitCode", "done"),
+    ("CANCELLED", "None", "cancelled"), ("TIMEOUT", "TimeLimit", "ended"),
+    ("NODE_FAIL", "None", "ended"), ("OUT_OF_MEMORY", "None", "ended"),
+])
+def test_slurm_states_map_to_queue_states(state: str, reason: str, kind: str) -> None:
+    assert job_kind(state, reason) == kind
+
+
+def test_parse_time() -> None:
+    assert parse_time("N/A") is None and parse_time("Unknown") is None
+    stamp = parse_time("2026-11-22T01:02:21")
+    assert stamp is not None
+    assert time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(stamp)) == "2026-11-22T01:02:21"
+
+
+_RECORD = ("JobId={id} UserId=root(0) GroupId=root(0) Name=wrap JobState={state} Partition=debug "
+           "TimeLimit=UNLIMITED StartTime=2026-11-22T01:02:21 EndTime=2026-11-22T01:02:24 "
+           "NodeList=vm NodeCnt=1 ProcCnt=1 WorkDir=/tmp ReservationName= Tres=cpu=1 Account= "
+           "QOS= WcKey= Cluster=unknown SubmitTime=2026-11-22T01:02:21 "
+           "EligibleTime=2026-11-22T01:02:21 {array}DerivedExitCode=0:0 ExitCode={code} \n")
+
+
+def test_completion_log_is_read_incrementally(tmp_path: Path) -> None:
+    path = tmp_path / "jobcomp.log"
+    path.write_text(_RECORD.format(id=4, state="FAILED", code="2:0",
+                                   array="ArrayJobId=2 ArrayTaskId=1 ")
+                    + _RECORD.format(id=5, state="COMPLETED", code="0:0", array=""))
+    log = JobCompLog(str(path))
+    found = log.read({"2_1", "5", "9"})
+    assert set(found) == {"2_1", "5"}
+    assert (found["2_1"].state, found["2_1"].exit_code, found["2_1"].signal) == ("FAILED", 2, 0)
+    assert found["5"].end is not None and found["5"].nodes == "vm"
+    assert log.read({"2_1", "5", "9"}) == {}        # nothing new
+    with path.open("a") as fh:                      # a record written in two pieces
+        text = _RECORD.format(id=9, state="CANCELLED", code="0:15", array="")
+        fh.write(text[:40])
+        fh.flush()
+        assert log.read({"9"}) == {}
+        fh.write(text[40:])
+    again = log.read({"9"})
+    assert again["9"].state == "CANCELLED" and again["9"].signal == 15
+    path.write_text(_RECORD.format(id=11, state="TIMEOUT", code="0:0", array=""))  # rotated
+    assert set(log.read({"11"})) == {"11"}
+    assert JobCompLog(str(tmp_path / "missing.log")).read({"1"}) == {}
+
+
+def test_cli_errors_carry_the_tools_message(tmp_path: Path) -> None:
+    with pytest.raises(SlurmError, match="sbatch is not installed"):
+        SlurmCli(bin_dir=str(tmp_path)).sbatch("#!/bin/sh\n", [])
+    tool = tmp_path / "squeue"
+    tool.write_text("#!/bin/sh\necho 'squeue: error: Unable to contact slurm controller' >&2\n"
+                    "exit 1\n")
+    tool.chmod(0o755)
+    with pytest.raises(SlurmError, match="Unable to contact slurm controller"):
+        SlurmCli(bin_dir=str(tmp_path)).jobs()
+    slow = tmp_path / "sinfo"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    with pytest.raises(SlurmError, match="did not answer within 0.2s"):
+        SlurmCli(bin_dir=str(tmp_path), timeout=0.2).nodes()
