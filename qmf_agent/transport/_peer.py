@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 _ANONYMOUS_RELAY = symbol("ANONYMOUS-RELAY")
 _PENDING_LIMIT = 10_000
+_SENDER_LIMIT = 256
 
 
 class TransportError(ConnectionError):
@@ -119,7 +120,7 @@ class Peer(Handler):
         self._specs: dict[int, ReceiverSpec] = {}
         self._spec_ids = itertools.count(1)
         self._links = itertools.count(1)
-        self._senders: dict[str | None, Outbox] = {}
+        self._senders: collections.OrderedDict[str | None, Outbox] = collections.OrderedDict()
         self._pending: collections.deque[tuple[Route, bytes | Message, bool]] = (
             collections.deque()
         )
@@ -394,16 +395,35 @@ class Peer(Handler):
                 self._up()
 
     def _sender_for(self, address: str | None) -> Outbox:
+        """The cached sender for *address* (the relay sender when there is
+        one); the least recently used is closed beyond ``_SENDER_LIMIT``, so
+        an agent answering many short-lived consoles does not pile up links."""
         key = None if self._relay else address
         box = self._senders.get(key)
-        if box is None or not box.sender.state & Link.LOCAL_ACTIVE:
-            sender = self._loop.container.create_sender(
-                self._conn, target=key, name=self._link_name("snd"), options=AtMostOnce()
-            )
-            box = Outbox(sender, _PENDING_LIMIT)
-            sender._qmf_outbox = box
-            self._senders[key] = box
+        if box is not None and box.sender.state & Link.LOCAL_ACTIVE:
+            self._senders.move_to_end(key)
+            return box
+        sender = self._loop.container.create_sender(
+            self._conn, target=key, name=self._link_name("snd"), options=AtMostOnce()
+        )
+        box = Outbox(sender, _PENDING_LIMIT)
+        sender._qmf_outbox = box
+        self._senders[key] = box
+        if len(self._senders) > _SENDER_LIMIT:
+            self._evict_idle_senders()
         return box
+
+    def _evict_idle_senders(self) -> None:
+        """Close least recently used senders with nothing queued (one still
+        waiting for credit, or with deliveries not yet written, is kept:
+        closing it would lose them)."""
+        for key, old in list(self._senders.items())[:-1]:  # never the one just made
+            if len(self._senders) <= _SENDER_LIMIT:
+                return
+            if len(old) == 0 and old.sender.queued == 0:  # nothing waiting, nothing unsent
+                del self._senders[key]
+                if old.sender.state & Link.LOCAL_ACTIVE:
+                    old.sender.close()
 
     def _send(self, route: Route, data: bytes | Message, logical: bool) -> None:
         if self._conn is None or not self.ready.is_set():

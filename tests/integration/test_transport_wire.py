@@ -295,3 +295,31 @@ def test_an_oversized_message_closes_its_link_not_the_listener(unused_port: int)
     finally:
         conn.close()
         lst.stop()
+
+
+def test_per_address_senders_are_capped(listener: DirectListener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without anonymous relay (RabbitMQ's case) one sender per reply address
+    is cached; past the cap the least recently used one is closed."""
+    from qmf_agent.protocol import Route
+    from qmf_agent.transport import _peer
+    from qmf_agent.transport._convert import encode
+
+    monkeypatch.setattr(_peer, "_SENDER_LIMIT", 2)
+    consoles = [Client(listener.url) for _ in range(3)]
+    got: list[list[Message]] = [[] for _ in consoles]
+    for client, inbox in zip(consoles, got):
+        client._peer.loop.call(client._peer._specs.__getitem__, 1).callback = inbox.append
+    sender = _peer.Peer(listener.url, name="capped", profile="rabbitmq")
+    sender.start(5.0)
+    try:
+        for rounds in (1, 2):
+            for n, client in enumerate(consoles):
+                address = client._reply_to
+                sender.send(Route(address), encode(Message(body=n, address=address)))
+                wait_for(lambda n=n: len(got[n]) == rounds)  # idle before the next one
+                assert sender.loop.call(len, sender._senders) <= 2
+        assert [[m.body for m in inbox] for inbox in got] == [[0, 0], [1, 1], [2, 2]]
+    finally:
+        sender.stop()
+        for client in consoles:
+            client.close()
