@@ -15,7 +15,7 @@ from props_strategies import expressions, scope_text
 
 import classad
 
-_SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _VALID = [
     '[a = 1; b = "s\\n"; c = {1, [d = 2.5]}; e = a + b * 3; f = strcat("x", a) ?: TARGET.y]',
