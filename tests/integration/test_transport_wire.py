@@ -316,7 +316,7 @@ def test_per_address_senders_are_capped(listener: DirectListener, monkeypatch: p
             for n, client in enumerate(consoles):
                 address = client._reply_to
                 sender.send(Route(address), encode(Message(body=n, address=address)))
-                wait_for(lambda n=n: len(got[n]) == rounds)  # idle before the next one
+                wait_for(lambda n=n, r=rounds: len(got[n]) == r)  # idle before the next one
                 assert sender.loop.call(len, sender._senders) <= 2
         assert [[m.body for m in inbox] for inbox in got] == [[0, 0], [1, 1], [2, 2]]
     finally:
