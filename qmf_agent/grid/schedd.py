@@ -91,6 +91,8 @@ class ScheddConfig:
     request_ttl: float = 7 * 86400.0
     #: where spooled jobs' files live; empty: ``spool`` beside the queue file
     spool_dir: str = ""
+    #: finished jobs kept in the history (older ones, and their spool files, go)
+    history_limit: int = 100_000
 
     @classmethod
     def from_config(cls, config: Config) -> ScheddConfig:
@@ -675,8 +677,11 @@ class Schedd:
             changes[job] = ch
         control = getattr(self.backend, "control", None)
         if control is not None:
-            # a backend that schedules itself acts first: a refusal leaves the queue unchanged
-            control(action, [(job.id, job.status) for job in jobs])
+            # a backend that schedules itself acts first: a refusal leaves the queue
+            # unchanged; what it answers (a new id for a job it replaced) is committed too
+            more = control(action, [(job.id, job.status) for job in jobs]) or {}
+            for job, ch in [*changes.items(), *finished]:
+                ch.update(more.get(job.id, {}))
         with self.store.transaction() as txn:
             self._write(txn, changes, finished)
         running = [job for job in changes if control is None
@@ -731,7 +736,9 @@ class Schedd:
         changes = {job: {job.find_name(canonical): raw} for job in jobs}
         backend_edit = getattr(self.backend, "edit", None)
         if backend_edit is not None:
-            backend_edit([(job.id, job.status) for job in jobs], canonical, raw)
+            more = backend_edit([(job.id, job.status) for job in jobs], canonical, raw) or {}
+            for job, ch in changes.items():
+                ch.update(more.get(job.id, {}))
         with self.store.transaction() as txn:
             self._write(txn, changes, [])
         self._apply(changes, f"{canonical} changed")
@@ -1108,6 +1115,15 @@ class Schedd:
                     taken += 1
         return taken
 
+    def prune_history(self) -> int:
+        """Keep the newest ``history_limit`` finished jobs; drop older ones' spool files."""
+        dropped = self.store.prune_history(self.config.history_limit)
+        for cid, pid in dropped:
+            self.spooled.store.remove(f"{cid}.{pid}")
+        if dropped:
+            log.info("history: dropped %d oldest finished jobs", len(dropped))
+        return len(dropped)
+
     def _set_quiet(self, job: Job, changes: dict[str, Any]) -> None:
         with self.store.transaction() as txn:
             self._write(txn, {job: changes}, [])
@@ -1119,6 +1135,7 @@ class Schedd:
                 if self.evaluate_policy():
                     self.on_work()
                 self.store.forget_requests(int(time.time() - self.config.request_ttl))
+                self.prune_history()
             except QmfError as exc:
                 log.error("periodic policy failed: %s", exc.text)
             except Exception:

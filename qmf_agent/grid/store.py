@@ -114,6 +114,12 @@ class Transaction:
     def forget_requests(self, older_than: int) -> None:
         self._cur.execute("DELETE FROM requests WHERE ts < ?", (older_than,))
 
+    def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return self._cur.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self._cur.execute(sql, params)
+
     def set_meta(self, key: str, value: Any) -> None:
         self._cur.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value))
@@ -243,6 +249,17 @@ class Store:
             "SELECT owner, submission, status, count(*) FROM history"
             " GROUP BY owner, submission, status"
         )
+
+    def prune_history(self, keep: int) -> list[tuple[int, int]]:
+        """Drop all but the newest *keep* finished jobs; returns the ids dropped."""
+        with self.transaction() as txn:
+            rows = txn.select(
+                "SELECT cluster, proc FROM history WHERE seq <= "
+                "(SELECT max(seq) FROM history) - ?", (keep,))
+            if rows:
+                txn.execute("DELETE FROM history WHERE seq <= (SELECT max(seq) FROM history) - ?",
+                            (keep,))
+        return [(int(c), int(p)) for c, p in rows]
 
     def history_ad(self, cluster_id: int, proc_id: int) -> dict[str, Any] | None:
         """The stored ad of one finished job (the newest, should ids repeat)."""

@@ -3,6 +3,8 @@ calls them (arguments already validated against the schema)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from jobpath_helpers import ALICE, BOB, ROOT, JobPath, expr, job_ad, wait_for
 
@@ -200,6 +202,13 @@ def test_spool_run_in_spool_dir_and_retrieve(jp, b, tmp_path):
     _call(b, "scheduler", "testhost", "ReleaseJob", ALICE, Id="2.0")
     with pytest.raises(JobStateError):        # released: no more input files
         _call(b, "scheduler", "testhost", "SpoolFile", ALICE, Id="2.0", Name="x", Data="eA==")
+    spool_dir = jp.schedd.spooled.store.job_dir("1.0")
+    assert os.path.isdir(spool_dir)
+    jp.schedd.config.history_limit = 0
+    assert jp.schedd.prune_history() == 1          # 1.0 goes, with its spool files
+    assert not os.path.exists(spool_dir)
+    with pytest.raises(JobNotFound):
+        _call(b, "scheduler", "testhost", "RetrieveFile", ALICE, Id="1.0", Name="result.out")
     _call(b, "scheduler", "testhost", "Submit", ALICE, Ad=job_ad(str(tmp_path)))
     with pytest.raises(ParameterInvalid, match="spool"):
         _call(b, "scheduler", "testhost", "SpoolFile", ALICE, Id="3.0", Name="x",

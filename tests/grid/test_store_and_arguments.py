@@ -163,3 +163,15 @@ def test_raw_values():
     raw = {"A": 1, "B": Expr("x + 1"), "C": "s", "D": False}
     assert raw_from_json(raw_to_json(raw)) == raw
     assert raw_to_text("a\"b") == '"a\\"b"' and raw_to_text(True) == "true"
+
+
+def test_history_is_pruned_to_the_newest(tmp_path):
+    store = Store.open(str(tmp_path))
+    with store.transaction() as txn:
+        for p in range(5):
+            txn.add_history(1, p, "alice", "s", 4, 100 + p, {"ProcId": p})
+    assert store.prune_history(2) == [(1, 0), (1, 1), (1, 2)]
+    assert [ad["ProcId"] for ad in store.history()] == [4, 3]
+    assert store.prune_history(2) == []
+    assert store.history_ad(1, 4) == {"ProcId": 4} and store.history_ad(1, 0) is None
+    store.close()
