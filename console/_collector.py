@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from enum import IntEnum
 from typing import Any
 
 import classad
@@ -18,7 +19,7 @@ __all__ = ["Collector"]
 log = logging.getLogger(__name__)
 
 
-def _enum_name(value: Any, enum: type, what: str) -> str:
+def _enum_name(value: Any, enum: type[IntEnum], what: str) -> str:
     if isinstance(value, enum):
         return str(value.name)
     if isinstance(value, str) and value in enum.__members__:

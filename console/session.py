@@ -91,7 +91,7 @@ class SchemaClass:
         self.statistics: list[dict[str, Any]] = list(raw.get("_statistics") or [])
         self.arguments: list[dict[str, Any]] = list(raw.get("_arguments") or [])
         self.methods: dict[str, dict[str, Any]] = {
-            str(m.get("_name")): m for m in raw.get("_methods") or [] if isinstance(m, Mapping)
+            str(m.get("_name")): dict(m) for m in raw.get("_methods") or [] if isinstance(m, Mapping)
         }
         self._lower = {name.lower(): name for name in self.methods}
 
@@ -296,7 +296,8 @@ class Event:
         self.package = str(sid.get("_package_name", ""))
         self.arguments: dict[str, Any] = dict(raw.get("_values") or {})
         self.timestamp = int(raw.get("_timestamp") or 0)
-        self.severity = int(raw.get("_severity") if raw.get("_severity") is not None else 6)
+        severity = raw.get("_severity")
+        self.severity = int(severity) if isinstance(severity, int) else 6
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -28,7 +28,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import classad
@@ -111,10 +111,11 @@ class QueueStatement:
 
     count: int
     variables: list[str]
-    items: list[str] | None
+    items: list[str] | None  # the item list of ``in (...)`` / ``from (...)``; None: no items
     commands: dict[str, tuple[str, int, str]]  # lower-case name -> (value, line, name as written)
     line: int = 0
-    rows: list[dict[str, str]] = field(default_factory=list)
+    from_file: str | None = None  # ``queue ... from FILE``
+    matching: str | None = None   # ``queue ... matching [files|dirs] GLOB...``
 
 
 class Submit(MutableMapping[str, str]):
@@ -261,9 +262,9 @@ class Submit(MutableMapping[str, str]):
                     raise SubmitError("'queue ... from (' has no closing ')'", lineno)
                 items = [x.strip() for x in body[1:-1].splitlines() if x.strip()]
             else:
-                items = ["\x00file:" + body]
+                return QueueStatement(count, names, [], commands, lineno, from_file=body)
         else:
-            items = ["\x00glob:" + body]
+            return QueueStatement(count, names, [], commands, lineno, matching=body)
         return QueueStatement(count, names, items, commands, lineno)
 
     # -- queue resolution ------------------------------------------------
@@ -272,15 +273,15 @@ class Submit(MutableMapping[str, str]):
             return [{}]
         rows: list[dict[str, str]] = []
         raw = q.items
-        if len(raw) == 1 and raw[0].startswith("\x00file:"):
-            path = self._path(raw[0][6:])
+        if q.from_file is not None:
+            path = self._path(q.from_file)
             try:
                 with open(path, encoding="utf-8") as f:
                     raw = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
             except OSError as e:
                 raise SubmitError(f"queue from {path}: {e.strerror}", q.line) from None
-        elif len(raw) == 1 and raw[0].startswith("\x00glob:"):
-            words = raw[0][6:].split()
+        elif q.matching is not None:
+            words = q.matching.split()
             want = "any"
             if words and words[0].lower() in ("files", "dirs"):
                 want = words.pop(0).lower()
@@ -429,10 +430,10 @@ def _queue_text(q: QueueStatement) -> str:
     if q.items is None:
         return text
     head = ", ".join(q.variables)
-    if len(q.items) == 1 and q.items[0].startswith("\x00file:"):
-        return f"{text} {head} from {q.items[0][6:]}"
-    if len(q.items) == 1 and q.items[0].startswith("\x00glob:"):
-        return f"{text} {head} matching {q.items[0][6:]}"
+    if q.from_file is not None:
+        return f"{text} {head} from {q.from_file}"
+    if q.matching is not None:
+        return f"{text} {head} matching {q.matching}"
     return f"{text} {head} in (" + ", ".join(q.items) + ")"
 
 

@@ -239,6 +239,18 @@ def test_text_round_trip_keeps_commands_and_queue():
     assert [ev(a, "Args") for a in again.jobs()] == ["a", "b"]
 
 
+def test_text_round_trip_of_file_and_glob_queues(tmp_path):
+    (tmp_path / "rows.txt").write_text("1 a\n2 b\n")
+    (tmp_path / "x.dat").write_text("")
+    for text in ("executable = /bin/echo\narguments = $(n)$(w)\nqueue n, w from rows.txt",
+                 "executable = /bin/echo\narguments = $(f)\nqueue f matching files *.dat",
+                 "executable = /bin/echo\narguments = $(a)-$(b)\nqueue a b from (\n x 1\n y 2\n)"):
+        sub = Submit(text, base_dir=str(tmp_path))
+        again = Submit(str(sub), base_dir=str(tmp_path))
+        assert [ev(a, "Args") for a in again.jobs()] == [ev(a, "Args") for a in sub.jobs()]
+        assert sub.job_count() == len(sub.jobs()) > 0
+
+
 def test_wrong_description_type():
     with pytest.raises(TypeError, match="description text or a mapping"):
         Submit(42)  # type: ignore[arg-type]
