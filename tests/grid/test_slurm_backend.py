@@ -389,3 +389,40 @@ def test_polling_survives_slurmctld_restarting_and_slurm_down_at_start(tmp_path:
             if grid_ is not None:
                 grid_.stop("fast")
                 grid_.close()
+
+
+def test_per_proc_values_set_while_held_reach_slurm_at_release(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    """The console's way: a held cluster, per-proc Edits, then one Release."""
+    g, _, tmp = grid
+    ids = submit(g, tmp, "-c 'exit 9'", count=3, JobStatus=5)
+    old = [g.schedd.get_ad(i)["SlurmJobId"] for i in ids]
+    scheduler = g.bindings()["scheduler"]
+    for n, job_id in enumerate(ids):
+        scheduler.call(NAME, "Edit", {"Jobs": [job_id], "Name": "Arguments",
+                                      "Value": f"\"-c 'echo {n} > f{n}'\""}, ROOT)
+    assert [g.schedd.get_ad(i)["SlurmJobId"] for i in ids] == old   # nothing sent yet
+    scheduler.call(NAME, "Act", {"Action": "Release", "Constraint": "true"}, ROOT)
+    new = [g.schedd.get_ad(i)["SlurmJobId"] for i in ids]
+    assert len({sid.split("_")[0] for sid in new}) == 1 and not set(new) & set(old)
+    for n, job_id in enumerate(ids):
+        assert wait_for(lambda j=job_id: finished(g, j))["ExitCode"] == 0
+        assert (tmp / f"f{n}").read_text() == f"{n}\n"
+    array = old[0].split("_")[0]   # never split into tasks: listed as one record
+    assert set(slurm("squeue", "-h", "-t", "all", "-j", array, "-o", "%T").split()) == {
+        "CANCELLED"}
+
+
+def test_changing_what_an_idle_job_runs_replaces_its_slurm_job(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    with node_full():
+        [job_id] = submit(g, tmp, "-c 'exit 9'")
+        old = g.schedd.get_ad(job_id)["SlurmJobId"]
+        call(g, job_id, "SetAttribute", Name="Arguments", Value="\"-c 'exit 4'\"")
+        new = g.schedd.get_ad(job_id)["SlurmJobId"]
+        assert new != old and slurm_row(old)[0] == "CANCELLED"
+        time.sleep(0.6)   # the old Slurm job's end is not taken for this job's
+        assert status(g, job_id) == JobStatus.IDLE
+    assert wait_for(lambda: finished(g, job_id))["ExitCode"] == 4
+    assert not sink.named("JobRemoved", job_id)

@@ -43,7 +43,7 @@ from ...errors import FeatureNotImplemented, ParameterInvalid, SchedulerError
 from .. import userfiles
 from ..backend import ExitCallback, ExitResult, JobSpec, SlotView
 from ..config import Config
-from ..jobs import JobStatus
+from ..jobs import Job, JobStatus
 from ._cli import Completion, JobCompLog, JobRow, NodeRow, SlurmCli, SlurmError
 from ._script import ScriptError, batch_script
 
@@ -117,6 +117,7 @@ class _Tracked:
     job_id: str
     slurm_id: str
     since: float            # monotonic time it was tracked
+    spec: JobSpec | None    # what the Slurm job runs (None: adopted, taken as current)
     touched: float = 0.0    # monotonic time of our last control on it
     missing: int = 0        # successive listings without it
     waited: int = 0         # polls spent waiting for its completion record
@@ -211,7 +212,7 @@ class SlurmBackend:
         for job in schedd.jobs():
             slurm_id = job.get("SlurmJobId")
             if type(slurm_id) is str and slurm_id:
-                self._track(job.id, slurm_id, since=0.0)
+                self._track(job.id, slurm_id, 0.0, None)
             elif job.status in (JobStatus.IDLE, JobStatus.HELD):
                 orphans += 1
         if orphans:
@@ -221,9 +222,12 @@ class SlurmBackend:
     def set_exit_callback(self, callback: ExitCallback) -> None:
         self._callback = callback
 
-    def _track(self, job_id: str, slurm_id: str, since: float) -> None:
-        tracked = _Tracked(job_id, slurm_id, since)
+    def _track(self, job_id: str, slurm_id: str, since: float, spec: JobSpec | None) -> None:
+        tracked = _Tracked(job_id, slurm_id, since, spec)
         with self._lock:
+            earlier = self._jobs.get(job_id)
+            if earlier is not None:       # replaced by a new Slurm job
+                self._by_slurm.pop(earlier.slurm_id, None)
             self._jobs[job_id] = tracked
             self._by_slurm[slurm_id] = tracked
 
@@ -241,17 +245,18 @@ class SlurmBackend:
 
     # --- submitting ------------------------------------------------------
 
-    def submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]]) -> list[dict[str, Any]]:
-        """Hand *jobs* (the procs of one cluster) to Slurm; each proc's new attributes.
+    def submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]],
+               held: bool | None = None) -> list[dict[str, Any]]:
+        """Hand *jobs* (procs of one cluster) to Slurm; each proc's new attributes.
 
         Procs that ask for the same resources go as one job array (up to
         ``SLURM_ARRAY_LIMIT`` tasks per ``sbatch``).  If any ``sbatch``
         fails, the arrays already accepted are cancelled and the Submit
-        fails with Slurm's message.
+        fails with Slurm's message.  *held* overrides the ads' JobStatus.
         """
         groups: list[tuple[tuple[Any, ...], list[JobSpec]]] = []
         for spec, ad in jobs:
-            key = self._resources(spec, ad)
+            key = self._resources(spec, ad, held)
             if groups and groups[-1][0] == key and len(groups[-1][1]) < self.config.array_limit:
                 groups[-1][1].append(spec)
             else:
@@ -277,15 +282,17 @@ class SlurmBackend:
             raise
         since = time.monotonic()
         for (spec, _), attrs in zip(jobs, out):
-            self._track(spec.job_id, attrs["SlurmJobId"], since)
+            self._track(spec.job_id, attrs["SlurmJobId"], since, spec)
         log.debug("submitted %d jobs to Slurm as %s", len(out), ", ".join(submitted))
         return out
 
-    def _resources(self, spec: JobSpec, ad: classad.ClassAd) -> tuple[Any, ...]:
+    def _resources(self, spec: JobSpec, ad: classad.ClassAd,
+                   held: bool | None) -> tuple[Any, ...]:
         cpus = _int_attr(ad, "RequestCpus") or 1
         memory = _int_attr(ad, "RequestMemory")
         prio = _int_attr(ad, "JobPrio") or 0
-        held = _int_attr(ad, "JobStatus") == int(JobStatus.HELD)
+        if held is None:
+            held = _int_attr(ad, "JobStatus") == int(JobStatus.HELD)
         return (max(1, cpus), memory if memory and memory > 0 else None, prio, held, spec.owner)
 
     def _options(self, key: tuple[Any, ...], count: int, first: JobSpec) -> list[str]:
@@ -308,6 +315,36 @@ class SlurmBackend:
             options += [f"--uid={ident[0]}", f"--gid={ident[1]}"]
         return options
 
+    def _resubmit(self, jobs: list[tuple[JobSpec, classad.ClassAd]],
+                  held: bool) -> dict[str, dict[str, Any]]:
+        """Replace the Slurm jobs of *jobs* by new ones running their current specs.
+
+        A pending Slurm job cannot change its script, so a job whose
+        command, arguments, environment or files changed (the console sets
+        per-proc values on a held cluster, then releases it) is submitted
+        again -- as arrays, like a Submit -- and the old one cancelled.
+        """
+        with self._lock:
+            old = [self._jobs[spec.job_id].slurm_id for spec, _ in jobs
+                   if spec.job_id in self._jobs]
+        attrs = self.submit(jobs, held=held)
+        self._cancel_quietly(old)
+        log.info("replaced %d Slurm jobs whose jobs changed while pending", len(attrs))
+        return {spec.job_id: a for (spec, _), a in zip(jobs, attrs)}
+
+    def _changed_specs(self, jobs: Sequence[tuple[Any, _Tracked]],
+                       ) -> list[tuple[JobSpec, classad.ClassAd]]:
+        """Those of (job, tracked) whose current spec is not what Slurm runs."""
+        out = []
+        for job, tracked in jobs:
+            try:
+                spec = self._schedd.spec(job)
+            except ValueError as exc:
+                raise ParameterInvalid(f"job {job.id}: {exc}") from None
+            if tracked.spec is not None and spec != tracked.spec:
+                out.append((spec, job.ad()))
+        return out
+
     def _cancel_quietly(self, slurm_ids: list[str]) -> None:
         if not slurm_ids:
             return
@@ -322,20 +359,31 @@ class SlurmBackend:
     def _is_observing(self) -> bool:
         return bool(getattr(self._observing, "on", False))
 
-    def control(self, action: str, jobs: Sequence[tuple[str, int]]) -> None:
+    def control(self, action: str, jobs: Sequence[tuple[str, int]]) -> dict[str, dict[str, Any]]:
         """Do *action* in Slurm for *jobs* (id, our status) before the schedd commits it.
 
         Raises a QmfError naming Slurm's reason when Slurm refuses, so the
         call fails with the queue unchanged.  Does nothing for changes the
-        poller records (they happened in Slurm already).
+        poller records (they happened in Slurm already).  Answers the new
+        ``SlurmJobId`` of jobs released with a new Slurm job (their spec
+        changed while held), for the schedd to commit with the action.
         """
         if self._is_observing():
-            return
+            return {}
         verbs: dict[str, list[str]] = {}
         now = time.monotonic()
         with self._lock:
             found = [(self._jobs.get(job_id), status) for job_id, status in jobs]
+        replaced: dict[str, dict[str, Any]] = {}
+        if action == "release":
+            live = [(self._schedd.job(t.job_id), t) for t, _ in found
+                    if t is not None and not t.final]
+            changed = self._changed_specs([(job, t) for job, t in live if job is not None])
+            if changed:
+                replaced = self._resubmit(changed, held=False)
         for tracked, status in found:
+            if tracked is not None and tracked.job_id in replaced:
+                continue
             if tracked is None:
                 continue
             if tracked.final:
@@ -364,17 +412,25 @@ class SlurmBackend:
                         f"them and refused: {exc.text})") from None
                 raise SchedulerError(
                     f"Slurm refused to {action} job(s) {', '.join(ids)}: {exc.text}") from None
+        return replaced
 
-    def edit(self, jobs: Sequence[tuple[str, int]], name: str, value: Any) -> None:
-        """Carry a SetAttribute of RequestCpus, RequestMemory or JobPrio to Slurm.
+    def edit(self, jobs: Sequence[tuple[str, int]], name: str,
+             value: Any) -> dict[str, dict[str, Any]]:
+        """Carry a SetAttribute to Slurm, before the schedd commits it.
 
-        Other attributes live only in our queue, as in HTCondor's.  Slurm
-        changes resources of pending jobs only: for a running one this is a
-        clear FeatureNotImplemented rather than a change that never applies.
+        RequestCpus, RequestMemory and JobPrio of pending jobs become
+        ``scontrol update``; Slurm changes resources of pending jobs only, so
+        for a running one this is a clear FeatureNotImplemented rather than
+        a change that never applies.  A change of what an idle job runs
+        (command, arguments, environment, files) replaces its Slurm job
+        (the new ids are answered, for the schedd to commit); for a held
+        job that waits until its release.  Other attributes are ours only.
         """
+        if self._is_observing():
+            return {}
         fields = _SLURM_FIELDS.get(name)
-        if fields is None or self._is_observing():
-            return
+        if fields is None:
+            return self._edit_spec(jobs, name, value)
         if type(value) is not int or (name != "JobPrio" and value < 1):
             raise ParameterInvalid(f"{name} must be a positive integer for Slurm, got {value!r}")
         text = str(-value if name == "JobPrio" else value)
@@ -392,6 +448,22 @@ class SlurmBackend:
             except SlurmError as exc:
                 raise SchedulerError(f"Slurm refused {name}={value} for job {tracked.job_id} "
                                      f"(Slurm job {tracked.slurm_id}): {exc.text}") from None
+        return {}
+
+    def _edit_spec(self, jobs: Sequence[tuple[str, int]], name: str,
+                   value: Any) -> dict[str, dict[str, Any]]:
+        idle = []
+        with self._lock:
+            found = [(self._jobs.get(job_id), status) for job_id, status in jobs]
+        for tracked, status in found:
+            if tracked is None or tracked.final or status != JobStatus.IDLE:
+                continue
+            job = self._schedd.job(tracked.job_id)
+            if job is not None:
+                idle.append((Job(job.cluster, job.proc,
+                                 job.with_changes({job.find_name(name): value})), tracked))
+        changed = self._changed_specs(idle)
+        return self._resubmit(changed, held=False) if changed else {}
 
     # --- the Backend protocol -------------------------------------------
 
