@@ -360,7 +360,7 @@ def test_an_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [("--listen", "nowhere"), ("--backend", "slurm"), ("--name", "a:b"), ("--listen", "127.0.0.1:1", "--broker", "amqp://x")],
+    [("--listen", "nowhere"), ("--backend", "pbs"), ("--name", "a:b"), ("--listen", "127.0.0.1:1", "--broker", "amqp://x")],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
     proc = subprocess.run([sys.executable, "-m", "qmf_agent", "--state-dir", str(tmp_path), *args],

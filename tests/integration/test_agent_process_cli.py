@@ -12,7 +12,7 @@ from qmf_agent.grid.config import Config, ConfigError
 
 def test_defaults() -> None:
     args = build_parser().parse_args([])
-    assert (args.listen, args.broker, args.backend, args.log_level) == (None, None, "local", "INFO")
+    assert (args.listen, args.broker, args.backend, args.log_level) == (None, None, None, "INFO")
     args = build_parser().parse_args(["--log-level", "debug", "--name", "n1"])
     assert (args.log_level, args.name) == ("DEBUG", "n1")
 
@@ -24,7 +24,7 @@ def test_defaults() -> None:
         (["--listen", "127.0.0.1:99999"], "expected HOST:PORT"),
         (["--name", ""], "--name"),
         (["--name", "a:b"], "without ':'"),
-        (["--backend", "slurm"], "invalid choice"),
+        (["--backend", "pbs"], "invalid choice"),
         (["--listen", "127.0.0.1:1", "--broker", "amqp://h"], "not allowed with"),
         (["--no-such-flag"], "unrecognized arguments"),
     ],
