@@ -327,14 +327,17 @@ class Schedd(DaemonObject):
         except OSError as e:
             raise ValueError(f"job {job_id}: cannot read input file {local}: {e.strerror}") from None
 
-    def retrieve(self, job_spec: Any) -> None:
+    def retrieve(self, job_spec: Any) -> list[str]:
         """Fetch the output files (``Out``, ``Err``, ``TransferOutput``) of
-        the selected spooled jobs into their ``Iwd``."""
+        the selected spooled jobs into their ``Iwd``; returns their paths."""
         constraint = _spec_constraint(job_spec)
+        written: list[str] = []
         for ad in self.query(constraint) + self.history(constraint):
             job_id = f"{_eval(ad, 'ClusterId')}.{_eval(ad, 'ProcId')}"
             for local, name in _output_files(ad):
                 self._fetch_file(job_id, name, local)
+                written.append(local)
+        return written
 
     def _fetch_file(self, job_id: str, name: str, local: str) -> None:
         offset = 0

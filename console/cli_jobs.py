@@ -72,6 +72,10 @@ def _add(sub: Any) -> None:
     p.add_argument("value", help="ClassAd expression text: '\"text\"' for a string, 42 for a number")
     p.set_defaults(func=cmd_edit)
 
+    p = sub.add_parser("retrieve", help="fetch the output files of spooled jobs into their Iwd")
+    p.add_argument("job", help="job id, cluster, or a constraint expression")
+    p.set_defaults(func=cmd_retrieve)
+
     p = sub.add_parser("history", help="jobs that left the queue, like condor_history")
     p.add_argument("jobs", nargs="*", help="job ids or clusters")
     p.add_argument("-constraint", "--constraint")
@@ -315,6 +319,18 @@ def cmd_edit(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write(f"Set attribute {args.attr} in {count} job(s).\n")
     if count == 0:
         raise CliError(f"no job matched {args.job}")
+    return 0
+
+
+def cmd_retrieve(ctx: Context, args: argparse.Namespace) -> int:
+    files = ctx.schedd().retrieve(args.job)
+    if ctx.json:
+        emit_json({"files": files})
+    else:
+        for path in files:
+            ctx.out.write(f"{path}\n")
+    if not files:
+        raise CliError(f"no output files to retrieve for {args.job}")
     return 0
 
 

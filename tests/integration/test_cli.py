@@ -129,6 +129,23 @@ def test_errors_are_one_line_and_non_zero(qmf, tmp_path):
     assert code == 1 and "99999.0" in err
 
 
+def test_submit_spool_and_retrieve(qmf, tmp_path):
+    (tmp_path / "in.txt").write_text("over the bus\n")
+    f = tmp_path / "s.sub"
+    f.write_text("executable = /bin/cat\ninput = in.txt\noutput = s.out\nqueue\n")
+    code, out, err = qmf("--json", "submit", str(f), "-spool")
+    assert code == 0, err
+    cluster = json.loads(out)["cluster"]
+    wait_done(qmf, cluster)
+    assert not (tmp_path / "s.out").exists()  # the job ran in the agent's spool directory
+    code, out, err = qmf("retrieve", str(cluster))
+    assert code == 0, err
+    assert out == f"{tmp_path / 's.out'}\n"
+    assert (tmp_path / "s.out").read_text() == "over the bus\n"
+    code, _, err = qmf("retrieve", "99999")
+    assert code == 1 and err == "qmf retrieve: no output files to retrieve for 99999\n"
+
+
 def test_status_agents_objects_call(qmf, agent):
     code, out, _ = qmf("status")
     lines = out.splitlines()

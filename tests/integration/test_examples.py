@@ -31,8 +31,7 @@ def run_example(name: str, *args: str, cwd: Path, timeout: float = 120) -> subpr
 
 
 def test_seed_tutorial(agent, tmp_path):
-    done = run_example("seed_tutorial.py", "--url", agent.url, "--workdir", str(tmp_path), "--skip-spool",
-                       cwd=tmp_path)
+    done = run_example("seed_tutorial.py", "--url", agent.url, "--workdir", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for line in (
@@ -51,6 +50,9 @@ def test_seed_tutorial(agent, tmp_path):
         "hold: TotalSuccess = 1 TotalJobAds = 1",
         "hold again: TotalAlreadyDone = 1",
         "remove: TotalSuccess = 1",
+        "ad_results: 1 JobStatus: 5",
+        "retrieved spool.out: 'Hello spool\\n'",
+        "remove: TotalJobAds = 1",
         "reconfig sent",
         "param lookup works: True",
         "sessions invalidated; queue still answers: True",
