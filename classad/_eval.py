@@ -93,13 +93,16 @@ class AdBase(Record):
     :class:`classad.ClassAd` adds the Python API.
     """
 
-    __slots__ = ("_exprs", "_names", "_chain", "_lexparent", "__weakref__")
+    __slots__ = ("_exprs", "_names", "_chain", "_lexparent", "_detached", "__weakref__")
 
     def __init__(self) -> None:
         self._exprs: dict[str, Node] = {}
         self._names: dict[str, str] | None = None
         self._chain: AdBase | None = None
         self._lexparent: AdBase | None = None
+        # HTCondor quirk: a record taken out of a record by subscript
+        # (``ad["b"]``) answers UNDEFINED to ``.attr`` (but not to ``["attr"]``).
+        self._detached = False
 
     def _set_node(self, name: str, node: Node) -> None:
         """Store *node* under *name*; a later spelling never replaces the first."""
@@ -261,14 +264,16 @@ _SCOPE_WORDS = frozenset(
 def _select(base: Any, lname: str, target: Any, busy: set, run: Runner) -> Any:
     """``base.name`` on an evaluated base."""
     if isinstance(base, AdBase):
+        if base._detached:
+            return UNDEFINED
         return attribute_value(base, lname, target, busy, run)
     if base is UNDEFINED:
         return UNDEFINED
     if base.__class__ is tuple:
         # A list maps the selection over its elements.
         return tuple(
-            attribute_value(e, lname, target, busy, run) if isinstance(e, AdBase)
-            else (UNDEFINED if e is UNDEFINED else ERROR)
+            (UNDEFINED if e._detached else attribute_value(e, lname, target, busy, run))
+            if isinstance(e, AdBase) else (UNDEFINED if e is UNDEFINED else ERROR)
             for e in base
         )
     return ERROR
@@ -287,7 +292,10 @@ def _subscript(base: Any, index: Any, target: Any, busy: set, run: Runner) -> An
         return ERROR
     if isinstance(base, AdBase):
         if ti is str:
-            return attribute_value(base, index.lower(), target, busy, run)
+            value = attribute_value(base, index.lower(), target, busy, run)
+            if isinstance(value, AdBase):
+                value = _detached_copy(value)
+            return value
         if index is UNDEFINED:
             return UNDEFINED
         return ERROR
@@ -298,6 +306,18 @@ def _subscript(base: Any, index: Any, target: Any, busy: set, run: Runner) -> An
     if index is ERROR:
         return ERROR
     return ERROR
+
+
+def _detached_copy(ad: AdBase) -> AdBase:
+    """A copy of *ad* marked as HTCondor's subscript results are (see
+    ``AdBase._detached``); a copy, because the original may be shared."""
+    copy = _record_class()()
+    copy._exprs = dict(ad._exprs)
+    copy._names = None if ad._names is None else dict(ad._names)
+    copy._chain = ad._chain
+    copy._lexparent = ad._lexparent
+    copy._detached = True
+    return copy
 
 
 def _record_class() -> type[AdBase]:

@@ -104,6 +104,13 @@ def test_scoping_without_target(text, compat, strict):
     ("eval(undefined)", ERROR),
     ("eval(5)", 5),
     ("eval(\"1 +\")", ERROR),
+    # HTCondor quirk: a record taken out by subscript answers UNDEFINED to .attr
+    ("[a = [b = [c = 5]]].a[\"b\"].c", UNDEFINED),
+    ("[x = [b = [c = 5]]; s = x[\"b\"]; y = s.c].y", UNDEFINED),
+    ("{[b = [c = 5]][\"b\"]}[0].c", UNDEFINED),
+    ("[b = [c = 5]][\"b\"][\"c\"]", 5),
+    ("[a = [b = [c = 5]]].a.b.c", 5),
+    ("{[c = 5]}[0].c", 5),
 ])
 def test_records_and_context_functions(text, expected):
     check(text, expected)
