@@ -195,20 +195,25 @@ class Grid:
         )
         self.collector = Collector(config, self._sink, self.address)
         roles: list[Role] = [self.collector, self.startd, self.schedd, self.negotiator]
+        # DaemonStartTime and MonitorSelf* of the objects bound in bindings_jobs
+        self._infos = {"SCHEDD": DaemonInfo(), "NEGOTIATOR": DaemonInfo()}
         self.master = Master(config, self._sink, self.address, roles,
-                             busy=lambda: bool(self.schedd.active))
-        self._schedd_info = DaemonInfo()
-        self._negotiator_info = DaemonInfo()
+                             busy=lambda: bool(self.schedd.active), on_start=self._role_started)
         self._bindings: dict[str, ClassBinding] = {
             **job_bindings(
                 self.schedd, self.startd, self.negotiator, address=self.address,
                 pool=config.get("COLLECTOR_HOST") or "",
-                schedd_info=self._schedd_info, negotiator_info=self._negotiator_info,
+                schedd_info=self._infos["SCHEDD"], negotiator_info=self._infos["NEGOTIATOR"],
             ),
             "collector": self.collector.binding,
             "master": self.master.binding,
         }
         self.collector.add_local(self._local_ads)
+
+    def _role_started(self, subsystem: str) -> None:
+        info = self._infos.get(subsystem)
+        if info is not None:
+            info.restarted()
 
     @property
     def epoch(self) -> int:

@@ -59,7 +59,8 @@ class Master:
     *roles* are the daemons it controls, by their ``name`` (subsystem);
     *listeners* are told of every reloaded configuration (the facade uses
     this to re-read the agent's own settings); *busy* says whether jobs
-    are running (what a peaceful shutdown waits for).
+    are running (what a peaceful shutdown waits for); *on_start* hears the
+    subsystem of every role started (its DaemonStartTime begins then).
     """
 
     name = "MASTER"
@@ -74,6 +75,7 @@ class Master:
         *,
         listeners: Sequence[Callable[[Config], None]] = (),
         busy: Callable[[], bool] = lambda: False,
+        on_start: Callable[[str], None] = lambda subsystem: None,
     ) -> None:
         self._config = config
         self._sink = sink
@@ -83,6 +85,7 @@ class Master:
         self._object_name = config.get("MASTER_NAME") or address.agent
         self._lock = threading.RLock()
         self._busy = busy
+        self._on_start = on_start
         self._peaceful: threading.Event | None = None
         self._info = DaemonInfo()
         self.binding = DaemonBinding(
@@ -202,6 +205,7 @@ class Master:
             if role.running:
                 return False
             role.start()
+            self._on_start(role.name.upper())
             log.info("master: %s started", role.name)
             self._event("DaemonStarted", role.name.upper())
             return True

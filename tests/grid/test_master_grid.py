@@ -167,3 +167,13 @@ def test_the_epoch_goes_up_at_every_start(tmp_path: Path) -> None:
 def test_unknown_backend(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown backend 'pbs'; available: local, slurm"):
         Grid(Config(tmp_path / "c.conf"), tmp_path / "state", None, "pbs")
+
+
+def test_a_restarted_daemon_reports_its_new_start_time(grid: Grid) -> None:
+    scheduler = grid.bindings()["scheduler"]
+    (key,) = scheduler.keys()
+    before = scheduler.state(key).values["DaemonStartTime"]  # type: ignore[union-attr]
+    grid.master.stop_role("SCHEDD")
+    grid.master.start_role("SCHEDD")
+    after = scheduler.state(key).values["DaemonStartTime"]  # type: ignore[union-attr]
+    assert after > before
