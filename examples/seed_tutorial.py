@@ -72,6 +72,9 @@ def collector(url: str) -> classad.ClassAd:
     print("MyAddress:", schedd_ad["MyAddress"])
     for ad in coll.locateAll(htcondor.DaemonTypes.Schedd):
         print("schedd:", ad["Name"])
+    ad = classad.ClassAd({"MyType": "Demo", "foo": 1})
+    coll.advertise([ad])
+    print("demo ads without a Name:", len(coll.query(htcondor.AdTypes.Any, 'MyType =?= "Demo"')))
     ad = classad.ClassAd({"MyType": "Demo", "foo": 1, "Name": "DemoAd"})
     coll.advertise([ad])
     found = coll.query(htcondor.AdTypes.Any, 'MyType =?= "Demo"')

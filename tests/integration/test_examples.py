@@ -42,6 +42,7 @@ def test_seed_tutorial(agent, tmp_path):
         "KeyError: 'bar'",
         "[ foo = [ bar = true ] ]",
         f"schedd: test{agent.port}",
+        "demo ads without a Name: 0",
         "demo ads: 1 foo = 1",
         "startd ads: 2 first has Cpus: True",
         "test.out: 'Hello world\\n'",
