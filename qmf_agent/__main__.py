@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OSError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+        raise OSError(f"cannot create the state directory {state_dir}: {exc.strerror or exc}") from None
     config = _load_config(args, state_dir)
     name = agent_name(config)
     security = _security(config)
@@ -177,15 +177,19 @@ def _run(args: argparse.Namespace) -> int:
         server = AgentServer(listen=args.listen or "127.0.0.1:5672", security=security)
     address = AgentAddress(_advertised_url(server.url, config), name)
     grid = Grid(config, state_dir, None, args.backend, address=address)
-    agent = Agent(
-        name,
-        Schema.load(),
-        server.send,
-        epoch=grid.epoch,
-        heartbeat_interval=config.get_float("HEARTBEAT_INTERVAL"),
-        data_interval=config.get_float("QMF_UPDATE_INTERVAL"),
-        admins=config.get_list("QMF_ADMINS"),
-    )
+    try:
+        agent = Agent(
+            name,
+            Schema.load(),
+            server.send,
+            epoch=grid.epoch,
+            heartbeat_interval=config.get_float("HEARTBEAT_INTERVAL"),
+            data_interval=config.get_float("QMF_UPDATE_INTERVAL"),
+            admins=config.get_list("QMF_ADMINS"),
+        )
+    except (ConfigError, ValueError) as exc:
+        grid.close()
+        raise ConfigError(f"agent settings (HEARTBEAT_INTERVAL, QMF_UPDATE_INTERVAL): {exc}") from None
     try:
         for class_name, binding in grid.bindings().items():
             agent.bind(class_name, binding)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from qmf_agent.__main__ import _advertised_url, _security, build_parser, main
 from qmf_agent.grid.config import Config, ConfigError
@@ -72,3 +73,12 @@ def test_security_settings_from_the_configuration(tmp_path: Path) -> None:
         _security(Config.from_text(f"QMF_SSL_CERTFILE = {__file__}\n"))
     with pytest.raises(ConfigError, match="QMF_ALLOW_ANONYMOUS: expected true or false"):
         _security(Config.from_text("QMF_ALLOW_ANONYMOUS = perhaps\n"))
+
+
+def test_a_bad_agent_setting_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.conf"
+    config.write_text("HEARTBEAT_INTERVAL = 0\n")
+    code = main(["--state-dir", str(tmp_path / "s"), "--config", str(config),
+                 "--listen", f"127.0.0.1:{free_port()}"])
+    assert code == 1
+    assert "agent settings (HEARTBEAT_INTERVAL, QMF_UPDATE_INTERVAL)" in capsys.readouterr().err
