@@ -426,3 +426,57 @@ def test_changing_what_an_idle_job_runs_replaces_its_slurm_job(
         assert status(g, job_id) == JobStatus.IDLE
     assert wait_for(lambda: finished(g, job_id))["ExitCode"] == 4
     assert not sink.named("JobRemoved", job_id)
+
+
+def test_agent_restart_picks_up_its_slurm_jobs(tmp_path: Path) -> None:
+    g, _ = make_grid(tmp_path)
+    g.start()
+    try:
+        [job_id] = submit(g, tmp_path, "-c 'sleep 2; exit 6'")
+        slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+        wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    finally:
+        g.stop("fast")
+        g.close()
+    assert slurm_row(slurm_id)[0] == "RUNNING"      # stopping the agent leaves Slurm's jobs
+    wait_for(lambda: slurm_row(slurm_id)[0] == "FAILED")
+    again, sink = make_grid(tmp_path)
+    again.start()
+    try:
+        done = wait_for(lambda: finished(again, job_id))
+        assert done["JobStatus"] == JobStatus.COMPLETED and done["ExitCode"] == 6
+        assert sink.named("JobCompleted", job_id)
+    finally:
+        again.stop("fast")
+        again.close()
+
+
+def test_jobs_gone_from_squeue_come_from_the_completion_log_or_are_removed(
+        tmp_path: Path) -> None:
+    """After a restart, jobs Slurm purged (MinJobAge) are found in the completion
+    log; one Slurm has no record of at all is removed with the reason."""
+    comp = tmp_path / "jobcomp.log"
+    comp.write_text("JobId=999998 UserId=root(0) GroupId=root(0) Name=x JobState=FAILED "
+                    "Partition=debug StartTime=2026-11-22T01:00:00 EndTime=2026-11-22T01:00:09 "
+                    "NodeList=vm ExitCode=7:0 \n")
+    extra = f"SLURM_JOBCOMP_LOG = {comp}\n"
+    g, _ = make_grid(tmp_path, extra)
+    try:
+        purged, lost = (submit(g, tmp_path, "-c true", JobStatus=5)[0] for _ in range(2))
+        for job_id, fake in ((purged, "999998"), (lost, "999999")):
+            g.schedd.edit(ROOT, "SlurmJobId", f'"{fake}"', ids=[job_id])
+            subprocess.run(["scancel", g.startd.slurm_id(job_id) or ""], check=False)
+    finally:
+        g.close()
+    again, sink = make_grid(tmp_path, extra)
+    again.start()
+    try:
+        done = wait_for(lambda: finished(again, purged))
+        assert done["JobStatus"] == JobStatus.COMPLETED and done["ExitCode"] == 7
+        assert done["RemoteWallClockTime"] == 9.0
+        gone = wait_for(lambda: finished(again, lost))
+        assert gone["JobStatus"] == JobStatus.REMOVED
+        assert "no record of Slurm job 999999" in gone["RemoveReason"]
+    finally:
+        again.stop("fast")
+        again.close()
