@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from . import _match
 from ._ast import SCOPE_KEYWORDS, AttrRef, BinaryOp, ListExpr, Literal, Node, Paren, RecordExpr
 from ._errors import ClassAdEvaluationError
 from ._eval import AdBase, evaluate, iter_refs, make_record, value_node
+from ._mode import is_strict
 from ._ops import BINARY
-from ._parser import parse_expression
+from ._parser import iter_new_ads, parse_expression
 from ._unparse import unparse, unparse_pretty, unparse_record_items
 from ._values import INT64_MAX, INT64_MIN, UNDEFINED, AbsTime, RelTime, Value
 
@@ -213,11 +214,10 @@ class ClassAd(AdBase, MutableMapping):
         super().__init__()
         if input is not None:
             if isinstance(input, str):
-                from ._parser import iter_new_ads
-
-                ads = list(_first_ad(input, iter_new_ads))
-                if ads:
-                    self._load_record(ads[0])
+                # Like classad2: the first ad; text after it is not read.
+                first = next(iter_new_ads(input), None)
+                if first is not None:
+                    self._load_record(first[0])
             elif isinstance(input, Mapping):
                 for k, v in input.items():
                     self[k] = v
@@ -385,7 +385,7 @@ def _list_source(node: Node, scope: Any, target: Any) -> tuple[Node, Any] | None
             low = ref.name.lower()
             if where is None:
                 found = _lookup_local(scope, low)
-                if found is None and target is not None and not _strict():
+                if found is None and target is not None and not is_strict():
                     found = (target, target._find(low)) if target._find(low) else None
                     scope, target = target, scope
                 if found is None:
@@ -401,18 +401,6 @@ def _list_source(node: Node, scope: Any, target: Any) -> tuple[Node, Any] | None
         else:
             return None
     return None
-
-
-def _strict() -> bool:
-    from ._mode import is_strict
-
-    return is_strict()
-
-
-def _first_ad(text: str, iter_ads: Any) -> Iterable[RecordExpr]:
-    for node, _end in iter_ads(text):
-        yield node
-        return
 
 
 def _as_node(expr: ExprTree | str | Node) -> Node:

@@ -492,11 +492,6 @@ def _each_context(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
     return tuple(out)
 
 
-def _special_each(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                  run: Runner) -> Any:
-    return _each_context(args, scope, target, busy, run)
-
-
 def _special_count(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
                    run: Runner) -> Any:
     results = _each_context(args, scope, target, busy, run)
@@ -525,7 +520,7 @@ SPECIAL_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "eval": _special_eval,
     "unparse": _special_unparse,
     "unresolved": _special_unresolved,
-    "evalineachcontext": _special_each,
+    "evalineachcontext": _each_context,
     "countmatches": _special_count,
     "debug": _special_debug,
 }
