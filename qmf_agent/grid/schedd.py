@@ -649,7 +649,7 @@ class Schedd:
         expr = _parse_constraint(constraint)
         return [job for job in self.jobs() if _matches(expr, job)], 0
 
-    def _do(self, action: str, jobs: list[Job], reason: str) -> None:
+    def _do(self, action: str, jobs: list[Job], reason: str, hold_code: int = 1) -> None:
         """Commit *action* on *jobs* (all allowed), then act on the backend."""
         ts = now()
         changes: dict[Job, dict[str, Any]] = {}
@@ -658,8 +658,8 @@ class Schedd:
             status = job.status
             ch: dict[str, Any] = {"LastJobStatus": status, "EnteredCurrentStatus": ts}
             if action == "hold":
-                ch.update(JobStatus=int(JobStatus.HELD), HoldReason=reason, HoldReasonCode=1,
-                          HoldReasonSubCode=0)
+                ch.update(JobStatus=int(JobStatus.HELD), HoldReason=reason,
+                          HoldReasonCode=hold_code, HoldReasonSubCode=0)
             elif action == "release":
                 ch.update(JobStatus=int(JobStatus.IDLE), ReleaseReason=reason,
                           LastHoldReason=job.get("HoldReason", ""))
@@ -956,11 +956,9 @@ class Schedd:
         for _job, slot, spec in plan.starting:
             self.backend.run(spec, slot)
 
-    def _hold_for(self, job: Job, reason: str, code: int, extra: Mapping[str, Any] | None = None) -> None:
+    def _hold_for(self, job: Job, reason: str, code: int) -> None:
         ch = {"JobStatus": int(JobStatus.HELD), "LastJobStatus": job.status,
               "EnteredCurrentStatus": now(), "HoldReason": reason, "HoldReasonCode": code}
-        if extra:
-            ch.update(extra)
         with self.store.transaction() as txn:
             self._write(txn, {job: ch}, [])
         self._apply({job: ch}, reason)
@@ -1095,24 +1093,19 @@ class Schedd:
 
     def evaluate_policy(self) -> int:
         """Evaluate periodic expressions of every queued job; returns actions taken."""
-        decided: dict[str, list[tuple[Job, str]]] = {"hold": [], "release": [], "remove": []}
         with self.lock:
+            decided = []
             for cluster in list(self.clusters.values()):
                 for job in list(cluster.procs.values()):
-                    if not has_periodic(job):
-                        continue
-                    decision = periodic_action(job)
+                    decision = periodic_action(job) if has_periodic(job) else None
                     if decision is not None:
-                        decided[decision.action].append((job, decision.reason))
+                        decided.append((job, decision))
             taken = 0
-            for action, items in decided.items():
-                for job, reason in items:
-                    if action_verdict(action, job.status) != "ok":
-                        continue
-                    self._do(action, [job], reason)
-                    if action == "hold":
-                        self._set_quiet(job, {"HoldReasonCode": 3})
-                    taken += 1
+            for job, decision in decided:
+                if action_verdict(decision.action, job.status) != "ok":
+                    continue
+                self._do(decision.action, [job], decision.reason, hold_code=decision.code or 1)
+                taken += 1
         return taken
 
     def prune_history(self) -> int:
@@ -1123,11 +1116,6 @@ class Schedd:
         if dropped:
             log.info("history: dropped %d oldest finished jobs", len(dropped))
         return len(dropped)
-
-    def _set_quiet(self, job: Job, changes: dict[str, Any]) -> None:
-        with self.store.transaction() as txn:
-            self._write(txn, {job: changes}, [])
-        job.own = job.with_changes(changes)
 
     def _housekeeping(self) -> None:
         while not self._stop.wait(self.config.periodic_interval):

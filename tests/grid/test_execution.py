@@ -149,7 +149,7 @@ def test_periodic_hold_release_and_remove(tmp_path):
         jp.schedd.submit(ad, 1, ROOT)
         wait_for(lambda: jp.sink.named("JobHeld"), what="PeriodicHold to fire")
         held = jp.sink.named("JobHeld")[0]
-        assert "PeriodicHold" in held["Reason"]
+        assert "PeriodicHold" in held["Reason"] and held["Code"] == 3
         wait_for(lambda: jp.sink.named("JobReleased"), what="PeriodicRelease to fire")
         wait_for(lambda: len(jp.sink.named("JobHeld")) >= 2, what="the second hold")
         # NumJobStarts is now 2: PeriodicRelease no longer fires
