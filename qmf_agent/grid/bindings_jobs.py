@@ -215,9 +215,8 @@ class SubmissionBinding:
         for job in self.schedd.jobs():
             if job.owner == owner and self.schedd.submission_name(job) == name:
                 summaries.append(_summary(job.flat()))
-        for flat in self.schedd.history():
-            if flat.get("Owner") == owner and flat.get("Submission") == name:
-                summaries.append(_summary(flat))
+        for stored in self.schedd.store.history_of(owner, name):
+            summaries.append(_summary(stored))
         return {"Jobs": summaries}
 
 

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS history (
     proc INTEGER NOT NULL, owner TEXT, submission TEXT, status INTEGER,
     completed INTEGER, ad TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_job ON history (cluster, proc);
+CREATE INDEX IF NOT EXISTS history_submission ON history (owner, submission);
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY, result TEXT NOT NULL, ts INTEGER NOT NULL);
 """
@@ -260,6 +261,12 @@ class Store:
                 txn.execute("DELETE FROM history WHERE seq <= (SELECT max(seq) FROM history) - ?",
                             (keep,))
         return [(int(c), int(p)) for c, p in rows]
+
+    def history_of(self, owner: str, submission: str) -> list[dict[str, Any]]:
+        """Finished jobs of one submission, oldest first."""
+        rows = self._query("SELECT ad FROM history WHERE owner = ? AND submission = ? ORDER BY seq",
+                           (owner, submission))
+        return [json.loads(ad) for (ad,) in rows]
 
     def history_ad(self, cluster_id: int, proc_id: int) -> dict[str, Any] | None:
         """The stored ad of one finished job (the newest, should ids repeat)."""
