@@ -102,6 +102,7 @@ class Peer(Handler):
         security: Security | None = None,
         trust_user_id: bool = True,
         max_backoff: float = 10.0,
+        idle_timeout: float = 30.0,
     ) -> None:
         super().__init__()
         parsed = Url(url)
@@ -115,6 +116,7 @@ class Peer(Handler):
         self.addressing: Addressing | None = self._fixed
         self._trust_user_id = trust_user_id
         self._max_backoff = max_backoff
+        self._idle_timeout = idle_timeout
         self.container_id = f"{name}-{uuid.uuid4()}"
         self.handlers = [FlowController(100), EndpointStateHandler(delegate=weakref.proxy(self))]
         self._specs: dict[int, ReceiverSpec] = {}
@@ -203,6 +205,9 @@ class Peer(Handler):
         domain = self.security.client_ssl_domain() if self.url.startswith("amqps") else None
         kwargs: dict[str, Any] = {
             "reconnect": False,
+            # A peer that vanishes without closing (a broker host that
+            # died) is noticed after this long without traffic.
+            "heartbeat": self._idle_timeout,
             "ssl_domain": domain,
             "allow_insecure_mechs": self.security.allow_insecure_mechs,
             "container_id": self.container_id,

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 ANONYMOUS_RELAY = symbol("ANONYMOUS-RELAY")
 PRODUCT = "qmf-grid"
+_IDLE_TIMEOUT = 60.0
 
 AgentHandler = Callable[[Message], None]
 
@@ -181,6 +182,7 @@ class DirectListener(Handler):
     @guarded
     def on_connection_bound(self, event: Any) -> None:
         self.security.configure_server_transport(event.transport)
+        event.transport.idle_timeout = _IDLE_TIMEOUT  # drop peers that silently vanished
 
     @guarded
     def on_connection_opening(self, event: Any) -> None:
