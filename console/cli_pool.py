@@ -204,7 +204,8 @@ def cmd_daemon(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         emit_json({"command": args.verb, "subsystem": args.subsystem, "ok": True})
     else:
-        ctx.out.write(f"Sent {args.verb}{' ' + args.subsystem if args.subsystem else ''} to {ctx.url}\n")
+        target = f" {args.subsystem.upper()}" if args.subsystem else ""
+        ctx.out.write(f"Sent {args.verb}{target} to {ctx.url}\n")
     return 0
 
 

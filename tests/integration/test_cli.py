@@ -38,6 +38,7 @@ def qmf(agent, capsys, monkeypatch, tmp_path):
         out, err = capsys.readouterr()
         return code, out, err
 
+    run.url = agent.url  # type: ignore[attr-defined]
     return run
 
 
@@ -209,6 +210,12 @@ def test_daemon_and_top(qmf):
     assert "\x1b[" not in out
     code, _, err = qmf("daemon", "on")
     assert code == 2 and "needs --subsystem" in err
+    code, out, _ = qmf("daemon", "off", "--subsystem", "negotiator")
+    assert (code, out) == (0, f"Sent off NEGOTIATOR to {qmf.url}\n")
+    code, out, _ = qmf("daemon", "on", "--subsystem", "NEGOTIATOR")
+    assert code == 0
+    code, _, err = qmf("daemon", "off", "--subsystem", "BOGUS")
+    assert code == 1 and "BOGUS" in err and len(err.splitlines()) == 1
 
 
 def test_as_a_program(agent, tmp_path):
