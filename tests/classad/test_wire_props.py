@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from props_strategies import ads
-from test_json_props import _agree, _values
+from test_json_props import _agree, _values, evaluated, parsed_ad
 
-import classad
 from classad._wire import decode_job_ad, encode_job_ad
 
 
@@ -16,7 +15,8 @@ from classad._wire import decode_job_ad, encode_job_ad
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(attrs=ads())
 def test_wire_round_trip_keeps_values(encoding, attrs):
-    ad = classad.ClassAd("[" + "; ".join(f"{k} = {v}" for k, v in attrs.items()) + "]")
+    ad = parsed_ad(attrs)
+    want = evaluated(ad)
     back, seen = decode_job_ad(encode_job_ad(ad, encoding))
     assert seen == encoding or (not attrs and seen == "plain")
-    assert _agree(_values(ad), _values(back))
+    assert _agree(want, _values(back))
