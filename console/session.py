@@ -503,18 +503,33 @@ class Session:
             raise ValueError("getObjects needs _class (or _key) or _objectId")
         self._ensure_client()
         out: list[QmfObject] = []
-        for agent in self._agent_names(_agent):
-            items = self._query(
-                agent,
-                _timeout,
-                class_name=_class if _objectId is None else None,
-                package=_package if _objectId is None else None,
-                object_id=_objectId,
-                where=_where,
-                projection=_projection,
-                limit=_limit,
-            )
+        agents = self._agent_names(_agent)
+        silent: list[RequestTimeout] = []
+        for agent in agents:
+            try:
+                items = self._query(
+                    agent,
+                    _timeout,
+                    class_name=_class if _objectId is None else None,
+                    package=_package if _objectId is None else None,
+                    object_id=_objectId,
+                    where=_where,
+                    projection=_projection,
+                    limit=_limit,
+                )
+            except RequestTimeout as e:
+                if _agent is not None:
+                    raise
+                # one agent of a fleet gone quiet must not hide the others'
+                # objects; it is forgotten until it answers a locate again
+                log.warning("agent %s did not answer (%s); skipping it", agent, e.text)
+                with self._lock:
+                    self._agents.pop(agent, None)
+                silent.append(e)
+                continue
             out.extend(QmfObject(self, agent, raw) for raw in items if isinstance(raw, Mapping))
+        if silent and len(silent) == len(agents):
+            raise silent[0]
         return out
 
     def getObject(self, **kwargs: Any) -> QmfObject:

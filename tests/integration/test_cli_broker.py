@@ -15,6 +15,7 @@ from console_agent_process import AgentProcess  # noqa: E402
 import console as htcondor  # noqa: E402
 from console import Session, classad  # noqa: E402
 from console.cli import main  # noqa: E402
+from qmf_agent import errors as htcondor_errors  # noqa: E402
 
 pytestmark = pytest.mark.broker
 
@@ -67,3 +68,18 @@ def test_htcondor_api_through_the_broker(fleet, tmp_path, monkeypatch):
     (ad,) = schedd.history(f"ClusterId == {cluster} && ProcId == 0", ["Owner"], 1)
     assert ad["Owner"] == "qmf"  # the authenticated broker user, not the local one
     assert isinstance(ad, classad.ClassAd)
+
+
+def test_a_silent_agent_does_not_hide_the_others(fleet, tmp_path):
+    gone = AgentProcess(tmp_path / "gone", broker=BROKER_URL).start()
+    try:
+        with Session(BROKER_URL, timeout=3) as s:
+            assert gone.name in {a.name for a in s.getAgents()}
+            gone.stop()
+            found = {o.getAgent() for o in s.getObjects(_class="scheduler")}
+            assert {a.name for a in fleet} <= found
+            assert gone.name not in found
+            with pytest.raises(htcondor_errors.RequestTimeout):
+                s.getObjects(_class="scheduler", _agent=gone.name)
+    finally:
+        gone.stop()
