@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import classad
 from console import Submit, SubmitError
@@ -254,3 +256,23 @@ def test_text_round_trip_of_file_and_glob_queues(tmp_path):
 def test_wrong_description_type():
     with pytest.raises(TypeError, match="description text or a mapping"):
         Submit(42)  # type: ignore[arg-type]
+
+
+ALPHABET = "abqeuxrt =$()#+\"',\n\\:.01*/"
+WORDS = st.sampled_from(["executable", "arguments", "queue", "in", "from", "matching", "$(Process)",
+                         "$(x)", "+A", "MY.b", "request_memory", "universe", "=", "(", ")", "\n",
+                         "environment", "getenv", "hold", "true", "1", "2GB", '"', "'"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(alphabet=ALPHABET, max_size=80),
+                 st.lists(WORDS, max_size=25).map(" ".join)))
+def test_any_text_gives_jobs_or_a_submit_error(text):
+    try:
+        sub = Submit("executable = /bin/true\n" + text)
+        ads = sub.jobs(cluster=3)
+        sub.per_job_values(3)
+    except SubmitError as e:
+        assert str(e)
+        return
+    assert all(ev(a, "ClusterId") == 3 for a in ads)

@@ -190,7 +190,8 @@ def test_watch_filters_events(qmf, agent, tmp_path):
 
     t = threading.Thread(target=later)
     t.start()
-    code, out, _ = qmf("--json", "watch", "--class", "JobSubmitted", "--constraint", 'Owner == "nobody"',
+    code, out, _ = qmf("--json", "watch", "--class", "JobSubmitted", "--owner", "nobody",
+                       "--constraint", 'Event == "JobSubmitted" && Owner == "nobody"',
                        "--count", "2", "--for", "30")
     t.join()
     assert code == 0
