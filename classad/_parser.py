@@ -317,6 +317,12 @@ def _drive(toks: list[Tok]) -> Node:
                 if fn is not None:
                     values[-1] = fn([values[-1]])
                 states[-1] = actions[states[-2]][origin]
+            elif size:
+                args = values[-size:]
+                del values[-size:]
+                del states[-size:]
+                push_value(fn(args))
+                push_state(actions[states[-1]][origin])
             else:
                 _reduce(states, values, size, origin, fn)
             act = actions[states[-1]].get(ttype)
@@ -370,6 +376,9 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
         raise ClassAdSyntaxError(f"unexpected {what!s}", text, tok[2]) from None
     except _ParseFailure as exc:
         raise ClassAdSyntaxError(str(exc), text, exc.pos) from None
+    except Exception as exc:  # a bug must still surface as bad input, not a crash
+        _log.warning("parser failure on %r", text, exc_info=True)
+        raise ClassAdSyntaxError(f"cannot parse ({exc})", text, 0) from None
     if len(toks) > MAX_DEPTH and _tree_depth(node) > MAX_DEPTH:  # fewer tokens: shallower
         raise ClassAdSyntaxError(
             f"expression nested more than {MAX_DEPTH} levels deep", text, 0)
