@@ -298,7 +298,10 @@ def _c_pow(b: float, e: float) -> float:
 
 def _ceil(x: float) -> float:
     """``ceil`` on a double, keeping inf and NaN (math.ceil raises)."""
-    return float(math.ceil(x)) if math.isfinite(x) else x
+    if not math.isfinite(x):
+        return x
+    r = float(math.ceil(x))
+    return math.copysign(r, x) if r == 0.0 else r  # ceil(-0.5) is -0.0
 
 
 @builtin("quantize", min_args=2, max_args=2)

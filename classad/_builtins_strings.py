@@ -50,7 +50,7 @@ def _concat(args: tuple[Any, ...], is_join: bool) -> Any:
             if i == 0:
                 sep_text = s
                 continue
-            if out:
+            if any(out):  # HTCondor adds a separator only after some text
                 out.append(sep_text)
         defined = True
         out.append(s)

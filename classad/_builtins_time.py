@@ -334,6 +334,8 @@ def abs_time(v: Any = None, zone: Any = None) -> Any:
     t = type(v)
     if t is int:
         secs = c_int32(v)
+        if offset == -1:
+            return ERROR  # HTCondor takes an offset of -1 for a failed lookup
     elif t is float:
         secs = _c_double_to_int32(v)
     elif t is RelTime:

@@ -182,6 +182,8 @@ CASES = [
     ("quantize", (5, "x"), E),
     ("quantize", (U, 3), E),
     ("quantize", (5, (2, "x")), E),
+    ("quantize", ("10", -90061), 0.0),
+    ("quantize", (-0.5, 1.0), -0.0),
     # arity and unknown names
     ("int", (), E),
     ("int", (1, 2), E),

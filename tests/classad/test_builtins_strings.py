@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from builtins_table import call, same
 
-from classad._values import ERROR, UNDEFINED, AbsTime
+from classad._values import ERROR, UNDEFINED, AbsTime, RelTime
 
 U, E = UNDEFINED, ERROR
 
@@ -28,6 +28,8 @@ CASES = [
     ("join", (",", (1, "a", U)), "1,a"),
     ("join", (", ", ()), ""),
     ("join", ("-", 1, 2, 3), "1-2-3"),
+    ("join", ("-", "", "a", "", "b"), "a--b"),
+    ("join", (-90061, "", RelTime(-3.5)), "-03"),
     ("join", ("-", E), E),
     ("join", (), ""),
     # case
