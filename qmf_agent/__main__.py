@@ -48,6 +48,7 @@ from qmf_agent.transport.listener import parse_listen
 
 from .grid import AgentAddress, Grid, agent_name
 from .grid.config import CONFIG_FILE_NAME, Config, ConfigError, default_state_dir
+from .grid.daemon import condor_version
 
 __all__ = ["main", "build_parser"]
 
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=_LEVELS, type=str.upper, default="INFO",
         help="log verbosity on stderr (default INFO)",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {condor_version()}")
     return parser
 
 

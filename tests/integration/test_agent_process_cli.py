@@ -82,3 +82,10 @@ def test_a_bad_agent_setting_is_one_clear_error(tmp_path: Path, capsys: pytest.C
                  "--listen", f"127.0.0.1:{free_port()}"])
     assert code == 1
     assert "agent settings (HEARTBEAT_INTERVAL, QMF_UPDATE_INTERVAL)" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("qmf-agent $CondorVersion: ")
