@@ -720,7 +720,8 @@ class Config(Mapping[str, str]):
             upper = name.upper()
             if upper in self._overrides:
                 raise ConfigError(
-                    f"{name} is set on the command line; the file's value would not apply"
+                    f"{name} is set by the agent or on its command line; "
+                    "a value in the file would not apply"
                 )
             previous = candidate.get(upper)
             raw = _resolve_self_reference(name, value, previous, str(self._path), 0)

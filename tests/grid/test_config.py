@@ -199,7 +199,7 @@ def test_overrides_win_and_survive_reload(tmp_path: Path) -> None:
     config.reload()
     assert config.get("SCHEDD_NAME") == "from-flag"
     assert config.get_int("NUM_SLOTS") == 2
-    with pytest.raises(ConfigError, match="set on the command line"):
+    with pytest.raises(ConfigError, match="set by the agent or on its command line"):
         config.set_raw("SCHEDD_NAME", "x")
     with pytest.raises(ConfigError, match="bad variable name"):
         Config(path, overrides={"1BAD": "x"})
