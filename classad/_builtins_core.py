@@ -178,27 +178,36 @@ def avg(lst: Any) -> Any:
     return BINARY["/"](total, float(len(items)))
 
 
-def _bound(lst: Any, op: str) -> Any:
+def _bound(lst: Any, smaller: bool) -> Any:
+    """min/max.  HTCondor compares with its operator, which promotes both
+    operands in place (booleans to integers, an integer next to a real to
+    real), so the bound takes the promoted type: ``min({1, 2.5})`` is 1.0."""
     items = _numbers(lst)
     if type(items) is not list:
         return items
     best: Any = UNDEFINED
     for item in items:
-        if best is UNDEFINED or BINARY[op](item, best) is True:
+        if best is UNDEFINED:
             best = item
+            continue
+        a = int(item) if type(item) is bool else item
+        b = int(best) if type(best) is bool else best
+        if type(a) is float or type(b) is float:
+            a, b = float(a), float(b)
+        best = a if (a < b if smaller else a > b) else b
     return best
 
 
 @builtin("min", min_args=1, max_args=1)
 def min_(lst: Any) -> Any:
-    """Smallest defined element (its own type kept); UNDEFINED if none."""
-    return _bound(lst, "<")
+    """Smallest defined element; UNDEFINED if none."""
+    return _bound(lst, smaller=True)
 
 
 @builtin("max", min_args=1, max_args=1)
 def max_(lst: Any) -> Any:
-    """Largest defined element (its own type kept); UNDEFINED if none."""
-    return _bound(lst, ">")
+    """Largest defined element; UNDEFINED if none."""
+    return _bound(lst, smaller=False)
 
 
 @builtin("int", min_args=1, max_args=1)

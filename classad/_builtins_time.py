@@ -269,6 +269,10 @@ def _strftime(fmt: str, fields: tuple[int, ...]) -> Any:
         return ERROR
 
 
+# The C locale's composite conversions, spelled out so day 0 can be seen.
+_COMPOSITES = {"c": "%a %b %e %H:%M:%S %Y", "x": "%m/%d/%y", "D": "%m/%d/%y", "F": "%Y-%m-%d"}
+
+
 def _day_zero(fmt: str) -> str:
     """*fmt* with the day-of-month conversions written out for day 0."""
     out = []
@@ -276,7 +280,10 @@ def _day_zero(fmt: str) -> str:
     while i < len(fmt):
         if fmt[i] == "%" and i + 1 < len(fmt):
             spec = fmt[i + 1]
-            out.append({"d": "00", "e": " 0"}.get(spec, fmt[i : i + 2]))
+            if spec in _COMPOSITES:
+                out.append(_day_zero(_COMPOSITES[spec]))
+            else:
+                out.append({"d": "00", "e": " 0"}.get(spec, fmt[i : i + 2]))
             i += 2
         else:
             out.append(fmt[i])

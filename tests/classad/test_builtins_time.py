@@ -56,6 +56,8 @@ CASES = [
     ("formatTime", (1700000000, "%c"), "Tue Nov 14 22:13:20 2023"),
     ("formatTime", (0, 5), E),
     ("formatTime", (Ad(a=1), "%Y-%m-%d %H:%M:%S"), "1900-01-00 00:00:00"),
+    ("formatTime", (Ad(),), "Sun Jan  0 00:00:00 1900"),
+    ("formatTime", (Ad(Year=2024), "%D|%F|%x"), "01/00/24|2024-01-00|01/00/24"),
     ("formatTime", (Ad(Year=2001, Hours=5), "%%d=%d %e|%Y %H"), "%d=00  0|2001 05"),
     ("formatTime", (U,), E),
     ("formatTime", (0, U), E),
