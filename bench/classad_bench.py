@@ -236,11 +236,11 @@ class PyPI(Library):
 #: parsed ads across the grid (matching only evaluates).
 COUNTS: dict[str, dict[str, tuple[int, int]]] = {
     "eval": {"fast": (100_000, 10_000), "slow": (2_000, 200)},
-    "parse_cold": {"fast": (20_000, 2_000), "slow": (5, 2)},
+    "parse_cold": {"fast": (10_000, 1_000), "slow": (5, 2)},
     "parse_repeat": {"fast": (200_000, 20_000), "slow": (5, 2)},
     "parse_old_ad": {"fast": (3_000, 300), "slow": (0, 0)},
     "match_jobs": {"fast": (1_000, 100), "slow": (20, 10), "classad2": (1_000, 100)},
-    "match_machines": {"fast": (1_000, 100), "slow": (20, 10), "classad2": (200, 100)},
+    "match_machines": {"fast": (1_000, 100), "slow": (20, 10), "classad2": (100, 100)},
     "mem_ads": {"fast": (10_000, 1_000), "slow": (3, 2)},
 }
 
