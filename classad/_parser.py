@@ -18,7 +18,6 @@ import calendar
 import logging
 import math
 import re
-import sys
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -462,8 +461,10 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
     text = line[eq + 1:]
     quick = _quick_literal(text)
     if quick is not None:
-        return sys.intern(name), quick
+        return name, quick
     try:
+        if ";" not in text:  # the usual case: whole text, through the cache
+            return name, _parse_cached(text.strip(), is_strict(), True)
         toks = tokenize(text, is_strict(), old=True)
         depth = 0
         for n, tok in enumerate(toks):
@@ -475,7 +476,7 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
             elif kind == "SEMI" and depth == 0:
                 del toks[n:]
                 break
-        return sys.intern(name), parse_tokens(toks, text)
+        return name, parse_tokens(toks, text)
     except ClassAdSyntaxError:
         _log.debug("old-syntax line rejected: %r", line)
         return None
