@@ -17,6 +17,7 @@ from typing import Any
 from classad._builtin_registry import builtin
 from classad._builtin_support import c_int32, from_bytes, to_bytes, to_text
 from classad._ops import casefold_ascii
+from classad._pcre import pcre_to_python
 from classad._values import ERROR, UNDEFINED
 
 __all__ = ["compile_regex", "regex_search"]
@@ -252,7 +253,7 @@ def compile_regex(pattern: str, options: str) -> re.Pattern[bytes] | None:
         if letter in options:
             flags |= flag
     try:
-        return re.compile(to_bytes(pattern), flags)
+        return re.compile(to_bytes(pcre_to_python(pattern)), flags)
     except (re.error, OverflowError, RecursionError) as exc:
         log.debug("bad regular expression %r: %s", pattern, exc)
         return None
