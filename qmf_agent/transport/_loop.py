@@ -114,6 +114,8 @@ class Loop:
         """
         if self.in_loop():
             return fn(*args)
+        if not self._thread.is_alive():  # never started, or already ended
+            raise LoopClosed(f"{self._thread.name} is not running")
         done = threading.Event()
         outcome: list[Any] = []
 
@@ -141,7 +143,7 @@ class Loop:
             self._closed = True
             self._calls.append(self._shutdown)
         self._injector.trigger(ApplicationEvent(_WAKE))
-        if not self.in_loop():
+        if not self.in_loop() and self._thread.ident is not None:  # started
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("%s did not stop within %s s", self._thread.name, timeout)
