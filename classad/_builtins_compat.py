@@ -69,7 +69,7 @@ _FLT_MAX = 3.4028234663852886e38
 _FLT_MIN = 1.1754943508222875e-38
 
 
-def _summarize(name: str, start: float | None, step: Any, average: bool) -> None:
+def _summarize(name: str, start: float, step: Any, average: bool, empty: Any) -> None:
     def fn(lst: Any, delims: Any = ", ") -> Any:
         if not _strings(lst, delims):
             return ERROR
@@ -84,7 +84,7 @@ def _summarize(name: str, start: float | None, step: Any, average: bool) -> None
                 is_real = True
             acc = step(value, acc)
         if not items:
-            return 0.0 if start == 0.0 else UNDEFINED
+            return empty
         if average:
             acc /= len(items)
         return acc if is_real else c_double_to_int64(acc)
@@ -97,10 +97,10 @@ def _summarize(name: str, start: float | None, step: Any, average: bool) -> None
 # HTCondor's quirks kept: the integer result unless an item looks real
 # (stringListAvg("1,2,4") is 2), and max starting from FLT_MIN, so the max
 # of negative numbers is 0.
-_summarize("stringListSum", 0.0, lambda v, a: v + a, average=False)
-_summarize("stringListAvg", 0.0, lambda v, a: v + a, average=True)
-_summarize("stringListMin", _FLT_MAX, lambda v, a: v if v < a else a, average=False)
-_summarize("stringListMax", _FLT_MIN, lambda v, a: v if v > a else a, average=False)
+_summarize("stringListSum", 0.0, lambda v, a: v + a, average=False, empty=0.0)
+_summarize("stringListAvg", 0.0, lambda v, a: v + a, average=True, empty=0.0)
+_summarize("stringListMin", _FLT_MAX, lambda v, a: v if v < a else a, average=False, empty=UNDEFINED)
+_summarize("stringListMax", _FLT_MIN, lambda v, a: v if v > a else a, average=False, empty=UNDEFINED)
 
 
 def _member_args(x: Any, lst: Any, delims: Any) -> Any:
@@ -318,7 +318,8 @@ def _split_v2(text: str) -> list[str] | None:
 
 def _split_v1(text: str) -> list[str]:
     """V1 (Unix) arguments: split on white space, no quoting."""
-    out, buf = [], []
+    out: list[str] = []
+    buf: list[str] = []
     for ch in text:
         if ch in _ARG_SPACE:
             if buf:

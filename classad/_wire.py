@@ -332,7 +332,7 @@ def _typed_value(node: Node) -> dict[str, str]:
     """A node as ``{"TYPE": t, "VALUE": text}``: literals by type,
     everything else EXPR with its new-syntax text."""
     if type(node) is Literal:
-        v = node.value  # type: ignore[attr-defined]
+        v = node.value
         tv = type(v)
         if tv is str:
             return {"TYPE": "STRING", "VALUE": v}
