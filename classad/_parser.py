@@ -18,6 +18,7 @@ import calendar
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -274,7 +275,7 @@ def _build_tables() -> tuple[list[dict[str, Any]], int, int]:
     for st, row in table.states.items():
         out = actions[index[st]]
         for sym, (action, arg) in row.items():
-            sym = "".join(sym)
+            sym = sys.intern("".join(sym))
             if action.name == "Shift":
                 out[sym] = index[arg]
             else:
@@ -282,7 +283,7 @@ def _build_tables() -> tuple[list[dict[str, Any]], int, int]:
                 fn = None if (arg.options.expand1 and size == 1 and not arg.alias) else callbacks[arg]
                 # lark's rule names are Token objects whose __eq__ is slow;
                 # the goto lookups want plain strings.
-                out[sym] = (size, "".join(arg.origin.name), fn)
+                out[sym] = (size, sys.intern("".join(arg.origin.name)), fn)
     return actions, index[table.start_states["start"]], index[table.end_states["start"]]
 
 
@@ -299,34 +300,37 @@ def _drive(toks: list[Tok]) -> Node:
     """Run the LALR automaton over *toks* (see :func:`_build_tables`).
 
     The hot loop of the parser: one-symbol reductions (most of them) replace
-    the top of the stacks in place instead of popping and pushing."""
+    the top of the stacks in place instead of popping and pushing, and a
+    missing table entry (a syntax error) surfaces as KeyError."""
     actions = _ACTIONS
     states = [_START]
     values: list[Any] = []
     push_state = states.append
     push_value = values.append
-    for tok in toks:
-        ttype = tok[0]
-        act = actions[states[-1]].get(ttype)
-        while act.__class__ is not int:
-            if act is None:
-                raise _Unexpected(tok)
-            size, origin, fn = act
-            if size == 1:
-                if fn is not None:
-                    values[-1] = fn([values[-1]])
-                states[-1] = actions[states[-2]][origin]
-            elif size:
-                args = values[-size:]
-                del values[-size:]
-                del states[-size:]
-                push_value(fn(args))
-                push_state(actions[states[-1]][origin])
-            else:
-                _reduce(states, values, size, origin, fn)
-            act = actions[states[-1]].get(ttype)
-        push_state(act)
-        push_value(tok)
+    tok: Any = None
+    try:
+        for tok in toks:
+            ttype = tok[0]
+            act = actions[states[-1]][ttype]
+            while act.__class__ is not int:
+                size, origin, fn = act
+                if size == 1:
+                    if fn is not None:
+                        values[-1] = fn([values[-1]])
+                    states[-1] = actions[states[-2]][origin]
+                elif size:
+                    args = values[-size:]
+                    del values[-size:]
+                    del states[-size:]
+                    push_value(fn(args))
+                    push_state(actions[states[-1]][origin])
+                else:
+                    _reduce(states, values, size, origin, fn)
+                act = actions[states[-1]][ttype]
+            push_state(act)
+            push_value(tok)
+    except KeyError:
+        raise _Unexpected(tok) from None
     while True:  # end of input: reduce until accepted
         act = actions[states[-1]].get("$END")
         if act is None or act.__class__ is int:
@@ -341,7 +345,7 @@ def _drive(toks: list[Tok]) -> Node:
             states.pop()
         goto = actions[states[-1]][origin]
         if goto == _ACCEPT:
-            return values[-1]
+            return values[-1]  # type: ignore[no-any-return]
         states.append(goto)
 
 
