@@ -20,6 +20,7 @@ import math
 import re
 from typing import Any
 
+from classad._unparse import format_abstime, format_reltime, format_value, unparse
 from classad._values import ERROR, INT64_MIN, UNDEFINED, AbsTime, Record, RelTime
 
 __all__ = [
@@ -168,8 +169,6 @@ def to_text(v: Any) -> Any:
         return v
     if v is UNDEFINED or v is ERROR:
         return v
-    from classad._unparse import format_abstime, format_reltime
-
     if t is AbsTime:
         return format_abstime(v)
     if t is RelTime:
@@ -182,8 +181,6 @@ def unparse_value(v: Any) -> str:
     """The one-line new-syntax text of a value, as HTCondor's unparser
     prints it (lists and records through the evaluator's value_node, so a
     record's own expressions print unevaluated)."""
-    from classad._unparse import format_value, unparse
-
     if type(v) is tuple or isinstance(v, Record):
         from classad._eval import value_node
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from classad._ast import ListExpr, Literal, Node, RecordExpr
 from classad._errors import ClassAdSyntaxError
+from classad._unparse import format_value, unparse
 from classad._values import ERROR, INT64_MAX, INT64_MIN, UNDEFINED, AbsTime, RelTime
 
 if TYPE_CHECKING:
@@ -78,8 +79,6 @@ def _real(v: float) -> str:
 
 
 def _literal(v: Any) -> str:
-    from classad._unparse import format_value
-
     t = type(v)
     if t is str:
         return '"' + _escape(v) + '"'
@@ -108,8 +107,6 @@ def json_of_node(node: Node, level: int = 0) -> str:
         pad = " " * inner
         items = ",".join(f"\n{pad}{json_of_node(i, inner)}" for i in node.items)
         return "[" + items + "\n" + " " * level + "]"
-    from classad._unparse import unparse
-
     return _quoted_expr(unparse(node))
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from classad._ast import ListExpr, Literal, Node, RecordExpr
 from classad._errors import ClassAdSyntaxError
+from classad._unparse import unparse
 from classad._values import ERROR, INT64_MAX, INT64_MIN, UNDEFINED
 
 if TYPE_CHECKING:
@@ -342,8 +343,6 @@ def _typed_value(node: Node) -> dict[str, str]:
             return {"TYPE": "INTEGER", "VALUE": str(v)}
         if tv is float and math.isfinite(v):
             return {"TYPE": "FLOAT", "VALUE": repr(v)}
-    from classad._unparse import unparse
-
     return {"TYPE": "EXPR", "VALUE": unparse(node)}
 
 
@@ -351,8 +350,6 @@ def encode_job_ad(ad: ClassAd, encoding: str = "typed") -> dict[str, Any]:
     """A job ad as a map in *encoding* (``"typed"``, ``"plain"`` or
     ``"descriptor"``).  In the plain encoding an expression becomes its
     text, indistinguishable from a string; the other two keep it."""
-    from classad._unparse import unparse
-
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown job ad encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
     attrs = ad._pairs()  # own and inherited attributes, as first spelled
