@@ -86,6 +86,7 @@ class ReceiverSpec:
     callback: Callable[[Message], None]
     on_address: Callable[[str], None] | None = None
     link: Any = field(default=None, repr=False)
+    attached: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class Peer(Handler):
@@ -389,10 +390,12 @@ class Peer(Handler):
     def on_link_opened(self, event: Any) -> None:
         link = event.link
         spec = self._specs.get(getattr(link, "_qmf_spec", 0))
-        if spec is not None and spec.on_address is not None and link._qmf_dynamic:
-            address = link.remote_source.address
-            if address:
-                spec.on_address(address)
+        if spec is not None:
+            if spec.on_address is not None and link._qmf_dynamic:
+                address = link.remote_source.address
+                if address:
+                    spec.on_address(address)
+            spec.attached.set()
         if getattr(link, "_qmf_counted", False):
             link._qmf_counted = False
             self._waiting_links -= 1

@@ -178,12 +178,18 @@ class Client:
     def subscribe(self, pattern: str, callback: Callable[[Message], None]) -> Subscription:
         """Receive indications whose subject matches *pattern* (``*``, ``#``).
 
-        *callback* runs on the client's thread; it must not block.
+        Returns once the peer has attached the subscription (or after the
+        client's timeout while disconnected: it attaches on reconnect), so
+        nothing published after this returns is missed.  *callback* runs on
+        the client's thread; it must not block.
         """
         if not pattern or any(not word for word in pattern.split(".")):
             raise ValueError(f"subscription pattern {pattern!r}: empty word")
         spec = ReceiverSpec(lambda profile: profile.topic_source(pattern), callback)
-        return Subscription(self, self._peer.add_receiver(spec), pattern)
+        subscription = Subscription(self, self._peer.add_receiver(spec), pattern)
+        if not spec.attached.wait(self.timeout):
+            log.warning("subscription %s not attached yet (%s)", pattern, self._peer.error)
+        return subscription
 
     def close(self) -> None:
         """Close the connection; pending requests time out."""
