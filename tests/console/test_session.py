@@ -199,3 +199,19 @@ def test_nothing_listening_is_a_connection_error():
 
     with pytest.raises(ConnectionError):
         Session(f"amqp://127.0.0.1:{free_port()}", timeout=2)
+
+
+def test_one_session_many_threads(session):
+    """The threading contract: concurrent calls get their own answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    (scheduler,) = session.getObjects(_class="scheduler")
+
+    def echo(i: int) -> tuple[int, str]:
+        result = scheduler.echo(i, f"body-{i}")
+        assert result.status == 0, result.text
+        return result.sequence, result.body
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(echo, range(64)))
+    assert answers == [(i, f"body-{i}") for i in range(64)]
