@@ -187,6 +187,8 @@ class Client:
             raise ValueError(f"subscription pattern {pattern!r}: empty word")
         spec = ReceiverSpec(lambda profile: profile.topic_source(pattern), callback)
         subscription = Subscription(self, self._peer.add_receiver(spec), pattern)
+        if self._peer.loop.in_loop():  # called from a callback: waiting would block the attach
+            return subscription
         if not spec.attached.wait(self.timeout):
             log.warning("subscription %s not attached yet (%s)", pattern, self._peer.error)
         return subscription

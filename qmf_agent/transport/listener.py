@@ -31,7 +31,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from proton import Condition, Connection, Delivery, Handler, Link, Sender, Url, symbol
 from proton.handlers import EndpointStateHandler, FlowController
@@ -53,6 +53,7 @@ PRODUCT = "qmf-grid"
 _IDLE_TIMEOUT = 60.0
 
 AgentHandler = Callable[[Message], None]
+T = TypeVar("T")
 
 
 class ListenError(OSError):
@@ -149,6 +150,11 @@ class DirectListener(Handler):
         while self._connections and time.monotonic() < deadline:
             time.sleep(0.01)
         self._loop.stop()
+
+    def loop_call(self, fn: Callable[[], T]) -> T:
+        """Run *fn* on the listener thread and return its result (for
+        inspecting routing state safely, e.g. in tests and diagnostics)."""
+        return self._loop.call(fn)
 
     def attach_agent(self, name: str, handle: AgentHandler) -> None:
         """Deliver requests for agent *name* (and locates) to *handle*.

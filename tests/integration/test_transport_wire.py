@@ -323,3 +323,22 @@ def test_per_address_senders_are_capped(listener: DirectListener, monkeypatch: p
         sender.stop()
         for client in consoles:
             client.close()
+
+
+def test_subscribing_from_a_callback_does_not_block_the_client(listener: DirectListener) -> None:
+    got: list[str] = []
+    with Client(listener.url, timeout=5.0) as client:
+
+        def first(msg: Message) -> None:
+            got.append(msg.subject or "")
+            if len(got) == 1:
+                client.subscribe("b.#", lambda m: got.append(m.subject or ""))
+
+        client.subscribe("a.#", first)
+        start = time.monotonic()
+        listener.send(Message(body=1, address="qmf.default.topic", subject="a.x"))
+        wait_for(lambda: "a.x" in got)
+        wait_for(lambda: listener.loop_call(lambda: len(listener._topics)) == 2)
+        listener.send(Message(body=2, address="qmf.default.topic", subject="b.y"))
+        wait_for(lambda: "b.y" in got)
+        assert time.monotonic() - start < 4.0  # not the 5 s subscribe timeout
