@@ -571,9 +571,35 @@ def htcondor(mode: str) -> list[Case]:
     return unique
 
 
+# ------------------------------------------------------------------ the Python API
+
+_API_AD = ('[a = 1; b = a + x; c = [d = b; e = 2]; s = "str"; l = {1, a}; r = 2.5; t = true; '
+           'u = undefined; e = error; m = MY.a; tt = TARGET.z; at = absTime("2020-01-01T00:00:00Z"); '
+           'rt = relTime(90); neg = -3; big = 9223372036854775807; nz = -0.0; q = "a\\"b"]')
+_API_EXPRS = [
+    "a + b + x + TARGET.y + c.d", "2 * b", "b * 2", "a ? b : x", "strcat(s, x)", "l[0] + a", "c.d",
+    "m + tt", "ifThenElse(t, a, x)", "x", "a", "undefined + a", "error", "r * 2", "-b", "b ?: 3",
+    "{a, x}", "[p = a; w = x]", "size(l)", "MY.a + TARGET.a", "at", "rt", "c", "a + (b)", "(a + x) * 2",
+    "self.a", "parent.a", "root.b", "c.e * a", "isUndefined(x) && a == 1", "s == \"STR\"",
+]
+_QUOTE_STRINGS = ["plain", 'a"b', "back\\slash", "new\nline", "tab\t", "é", "", "\x01", "\\\"", "a'b"]
+_UNQUOTE_TEXTS = ['"abc"', '"a\\"b"', "abc", '"unterminated', '"\\n"', '""', '"a" "b"', "1", "'x'",
+                  '"\\101"', ' "sp" ', '"x" + 1']
+
+
+def api(mode: str) -> list[Case]:
+    """flatten, externalRefs/internalRefs, ad[key] conversion, quote/unquote."""
+    out: list[Case] = [{"id": f"api:{mode}:items", "op": "api", "mode": mode, "text": _API_AD}]
+    out += [{"id": f"api:{mode}:refs {e}", "op": "api", "mode": mode, "text": _API_AD, "expr": e}
+            for e in _API_EXPRS]
+    out += [{"id": f"api:{mode}:quote {t!r}", "op": "quote", "mode": mode, "string": t} for t in _QUOTE_STRINGS]
+    out += [{"id": f"api:{mode}:unquote {t!r}", "op": "quote", "mode": mode, "text": t} for t in _UNQUOTE_TEXTS]
+    return out
+
+
 GROUPS = {
     "ops": ops, "prec": precedence, "fn": builtins, "scope": scoping, "match": matching,
-    "parse": parsing, "rt": roundtrips, "htc": htcondor,
+    "parse": parsing, "rt": roundtrips, "htc": htcondor, "api": api,
 }
 
 

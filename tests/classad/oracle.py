@@ -20,6 +20,11 @@ A case is a dict with ``id``, ``op`` and op-specific fields:
                ``parse`` and ``ad`` (attribute name -> unparse text).
 ``match``      ``left`` and ``right`` ad texts.  Result: ``value`` =
                [left.matches(right), right.matches(left), symmetric].
+``api``        ``text`` (an ad) and optional ``expr``: ``flatten``,
+               ``external``/``internal`` refs of the expression, or without
+               ``expr`` the Python value of every ``ad[key]`` (``items``).
+``quote``      ``string`` (quote it, then unquote the result) or ``text``
+               (unquote it).
 ``roundtrip``  ``text`` (a new-syntax ad).  Result: ``ad``, ``old_lines``
                (sorted lines of ``printOld``), ``from_old`` (the old text
                parsed back), ``json`` (``printJson`` decoded) and
@@ -281,7 +286,49 @@ def _exec_roundtrip(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _guard(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - a raising call is a result too
+        return ["raised", type(e).__name__ if isinstance(e, (TypeError, KeyError)) else "error"]
+
+
+def _exec_api(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+    """ClassAd methods: flatten, externalRefs/internalRefs, and ad[key]
+    (a Python value for a literal, else an ExprTree)."""
+    src = ad.parse_ad(case["text"], "new")
+    out: dict[str, Any] = {}
+    if "expr" in case:
+        expr = ad.parse_expr(case["expr"])
+        # flatten gives an ExprTree, or a Python value when nothing is left.
+        out["flatten"] = _guard(lambda: canon(ad.lib, src.flatten(expr)))
+        for key, method in (("external", src.externalRefs), ("internal", src.internalRefs)):
+            refs = _guard(lambda m=method: m(expr))
+            if isinstance(refs, list) and all(isinstance(r, str) for r in refs):
+                # HTCondor lists an empty name for some expressions: its own
+                # field, so that deviation "refs-empty-name" can name it.
+                out[key] = sorted(set(refs) - {""})
+                out[key + "_empty_name"] = "" in refs
+            else:
+                out[key] = refs
+    else:
+        out["items"] = {k: _guard(lambda k=k: canon(ad.lib, src[k])) for k in src.keys()}
+    return out
+
+
+def _exec_quote(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+    """quote() of a Python string and unquote() of a text."""
+    lib = ad.lib
+    if "string" in case:
+        quoted = _guard(lambda: lib.quote(case["string"]))
+        return {"quote": quoted,
+                "back": _guard(lambda: lib.unquote(quoted)) if isinstance(quoted, str) else None}
+    return {"unquote": _guard(lambda: lib.unquote(case["text"]))}
+
+
 _OPS: dict[str, Callable[[Adapter, dict[str, Any]], dict[str, Any]]] = {
+    "api": _exec_api,
+    "quote": _exec_quote,
     "expr": _exec_expr,
     "parse": _exec_parse,
     "match": _exec_match,
