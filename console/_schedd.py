@@ -178,14 +178,21 @@ class Schedd(DaemonObject):
         return ads_from_wire(out.get("Jobs"))
 
     def history(
-        self, constraint: Any = "true", projection: Sequence[str] | None = None, match: int = -1
+        self,
+        constraint: Any = "true",
+        projection: Sequence[str] | None = None,
+        limit: int = -1,
+        *,
+        match: int | None = None,
     ) -> list[classad.ClassAd]:
-        """Ads of jobs that have left the queue (completed or removed)."""
+        """Ads of jobs that have left the queue (completed or removed),
+        newest first, at most *limit* (``match`` is HTCondor's old name)."""
+        most = match if match is not None else limit
         out = self._invoke(
             "History",
             Constraint=_constraint_text(constraint),
             Projection=list(projection or []),
-            Limit=match if match is not None and match >= 0 else None,
+            Limit=most if most is not None and most >= 0 else None,
         )
         return ads_from_wire(out.get("Jobs"))
 
