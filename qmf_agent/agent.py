@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from qmf_agent.binding import Caller, ClassBinding, ObjectState
+from qmf_agent.binding import ClassBinding, ObjectState
 from qmf_agent.errors import (
     InternalError,
     NotImplementedByAgent,
@@ -100,6 +100,7 @@ from qmf_agent.protocol import (
     split_agent_name,
 )
 from qmf_agent.schema import Schema, SchemaClass
+from qmf_agent.security import AccessPolicy
 
 __all__ = ["Agent"]
 
@@ -155,6 +156,25 @@ def _names(bound: _Bound, projection: tuple[str, ...] | None) -> tuple[str, ...]
     return tuple(bound.cls.attribute_name(n) for n in projection)
 
 
+def _action(request: QueryRequest | MethodRequest | SubscribeRequest) -> str:
+    """What a request does, for its audit line."""
+    if isinstance(request, MethodRequest):
+        return f"method {request.method_name}"
+    query = request if isinstance(request, QueryRequest) else request.query
+    verb = "query" if isinstance(request, QueryRequest) else "subscribe"
+    return f"{verb} {query.what}"
+
+
+def _target(request: QueryRequest | MethodRequest | SubscribeRequest) -> str | None:
+    """Which object or class a request is about, for its audit line."""
+    if isinstance(request, MethodRequest):
+        return request.object_id.object_name
+    query = request if isinstance(request, QueryRequest) else request.query
+    if query.object_id is not None:
+        return query.object_id.object_name
+    return query.schema_id.class_name if query.schema_id is not None else None
+
+
 def _check_body(body: Any, limit: int) -> None:
     """Refuse a body over *limit* bytes (estimated) or nested too deep,
     before anything recursive (predicate compilation) looks at it."""
@@ -190,7 +210,9 @@ class Agent:
     :param heartbeat_interval: seconds between heartbeats.
     :param data_interval: seconds between data indications of changed
         objects on the topic; 0 disables them.
-    :param admins: identities whose :class:`Caller` is marked ``admin``.
+    :param admins: identities whose :class:`Caller` is marked ``admin``
+        (shorthand for ``policy=AccessPolicy(admins=...)``).
+    :param policy: who may call, limits, audit (:mod:`qmf_agent.security`).
     :param addressing: where answers and indications go; the transport
         may also set the ``addressing`` attribute before the first tick.
     :param batch_size: objects per message of a multi-message answer.
@@ -216,6 +238,7 @@ class Agent:
         max_request_bytes: int = 4 * 1024 * 1024,
         max_subscriptions: int = 1000,
         attributes: Mapping[str, Any] | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         if heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive")
@@ -227,7 +250,7 @@ class Agent:
         self.epoch = int(epoch)
         self.heartbeat_interval = float(heartbeat_interval)
         self.data_interval = float(data_interval)
-        self.admins = frozenset(admins)
+        self.policy = policy or AccessPolicy(admins=admins)
         self.addressing: Addressing = addressing or StandardAddressing()
         self.batch_size = batch_size
         self.max_request_bytes = max_request_bytes
@@ -246,6 +269,15 @@ class Agent:
             if workers > 0
             else None
         )
+
+    @property
+    def admins(self) -> frozenset[str]:
+        """The administrators' identities (the policy's; settable on reconfig)."""
+        return self.policy.admins
+
+    @admins.setter
+    def admins(self, identities: Iterable[str]) -> None:
+        self.policy.admins = frozenset(identities)
 
     # ------------------------------------------------------------ registry
 
@@ -329,14 +361,24 @@ class Agent:
             return
         if isinstance(request, AgentLocateRequest):
             self._locate(message, reply_to, request)
-        elif isinstance(request, QueryRequest):
-            self._spawn(message, reply_to, lambda: self._query_answer(message, reply_to, request))
-        elif isinstance(request, MethodRequest):
-            self._spawn(
-                message, reply_to, lambda: [self._reply(message, self._call(message, request))]
+            return
+        try:
+            connection = self.policy.enter(message)
+        except QmfError as err:
+            self.policy.audit(None, _action(request), _target(request), err)
+            self._refuse(message, reply_to, err)
+            return
+        if isinstance(request, QueryRequest):
+            work: Callable[[], Iterable[Message]] = lambda: self._audited(  # noqa: E731
+                message, request, lambda: self._query_answer(message, reply_to, request)
             )
+        elif isinstance(request, MethodRequest):
+            work = lambda: [self._reply(message, self._call(message, request))]  # noqa: E731
         else:
-            self._spawn(message, reply_to, lambda: self._subscribe(message, reply_to, request))
+            work = lambda: self._audited(  # noqa: E731
+                message, request, lambda: self._subscribe(message, reply_to, request)
+            )
+        self._spawn(message, reply_to, work, lambda: self.policy.leave(connection))
 
     def _refuse(self, message: Message, reply_to: str | None, err: QmfError) -> None:
         if reply_to is None:
@@ -367,15 +409,21 @@ class Agent:
             self._send(self._reply(message, answer))
 
     def _spawn(
-        self, message: Message, reply_to: str, work: Callable[[], Iterable[Message]]
+        self,
+        message: Message,
+        reply_to: str,
+        work: Callable[[], Iterable[Message]],
+        done: Callable[[], None],
     ) -> None:
-        """Run *work* on the pool; it yields the messages to send, the final one last."""
+        """Run *work* on the pool; it yields the messages to send, the final
+        one last; *done* runs once it has finished, whatever happened."""
         if self._pool is None:
-            self._run(message, work)
+            self._run(message, work, done)
             return
         try:
-            self._pool.submit(self._run, message, work)
+            self._pool.submit(self._run, message, work, done)
         except RuntimeError:  # the pool is shut down
+            done()
             self._send(
                 self._reply(
                     message,
@@ -385,7 +433,9 @@ class Agent:
                 )
             )
 
-    def _run(self, message: Message, work: Callable[[], Iterable[Message]]) -> None:
+    def _run(
+        self, message: Message, work: Callable[[], Iterable[Message]], done: Callable[[], None]
+    ) -> None:
         try:
             for out in work():
                 self._send(out)
@@ -403,6 +453,25 @@ class Agent:
                     ),
                 )
             )
+        finally:
+            done()
+
+    def _audited(
+        self,
+        message: Message,
+        request: QueryRequest | SubscribeRequest,
+        work: Callable[[], Iterable[Message]],
+    ) -> Iterable[Message]:
+        """Serve a query or subscribe as its caller (refused when the policy
+        requires an identity it lacks) and leave its audit line."""
+        caller = None
+        try:
+            caller = self.policy.caller(message)
+            yield from work()
+        except BaseException as err:
+            self.policy.audit(caller, _action(request), _target(request), err)
+            raise
+        self.policy.audit(caller, _action(request), _target(request))
 
     # --------------------------------------------------------------- locate
 
@@ -597,17 +666,22 @@ class Agent:
                 raise UnknownObject(f"no object {request.object_id.object_name!r} here")
             return MethodResponse(args)
         request_id = message.properties.get(REQUEST_ID_KEY)
-        identity = message.user_id if isinstance(message.user_id, str) else None
-        caller = Caller(
-            identity=identity,
-            admin=identity is not None and identity in self.admins,
-            request_id=str(request_id) if isinstance(request_id, (str, int)) else None,
-        )
-        log.debug("%s.%s(%s) by %s", bound.cls.name, method.name, key, identity)
-        out = bound.binding.call(key, method.name, args, caller)
-        if not isinstance(out, Mapping):
-            log.error("%s.%s returned %r, not a map", bound.cls.name, method.name, type(out))
-            raise InternalError(f"{method.name} returned no result map; see the agent's log")
+        caller = None
+        action = f"{bound.cls.name}.{method.name}"
+        try:
+            caller = self.policy.caller(
+                message, str(request_id) if isinstance(request_id, (str, int)) else None
+            )
+            self.policy.check_rate(caller, bound.cls.name, method.name)
+            log.debug("%s(%s) by %s", action, key, caller.identity)
+            out = bound.binding.call(key, method.name, args, caller)
+            if not isinstance(out, Mapping):
+                log.error("%s returned %r, not a map", action, type(out))
+                raise InternalError(f"{method.name} returned no result map; see the agent's log")
+        except BaseException as err:
+            self.policy.audit(caller, action, request.object_id.object_name, err)
+            raise
+        self.policy.audit(caller, action, request.object_id.object_name)
         return MethodResponse(dict(out))
 
     # -------------------------------------------------------- subscriptions
