@@ -43,6 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qmf_agent.agent import Agent
 from qmf_agent.errors import QmfError
 from qmf_agent.schema import Schema
+from qmf_agent.security import AUDIT_LOGGER, AccessPolicy
 from qmf_agent.transport import AgentServer, Security
 from qmf_agent.transport.listener import parse_listen
 
@@ -164,6 +165,47 @@ def _security(config: Config) -> Security:
         raise ConfigError(f"TLS/SASL settings (QMF_SSL_*, QMF_SASL_*): {exc}") from None
 
 
+def _policy(config: Config) -> AccessPolicy:
+    """Admins, identity requirement and limits from ``QMF_*`` (docs/security.md)."""
+    try:
+        return AccessPolicy(
+            admins=config.get_list("QMF_ADMINS"),
+            require_identity=config.get_bool("QMF_REQUIRE_IDENTITY"),
+            max_in_flight=config.get_int("QMF_MAX_IN_FLIGHT"),
+            max_submits_per_second=config.get_float("QMF_MAX_SUBMITS_PER_SECOND"),
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"access settings (QMF_MAX_IN_FLIGHT, QMF_MAX_SUBMITS_PER_SECOND): {exc}"
+        ) from None
+
+
+def _max_message_size(config: Config) -> int:
+    size = config.get_int("QMF_MAX_MESSAGE_SIZE")
+    if size < 1024:
+        raise ConfigError(f"QMF_MAX_MESSAGE_SIZE = {size}: give at least 1024 bytes")
+    return size
+
+
+def _open_audit_log(config: Config, state_dir: Path) -> logging.Handler | None:
+    """Write the audit lines to ``QMF_AUDIT_LOG`` (relative: in the state
+    directory), and only there: one line per request would drown stderr."""
+    name = (config.get("QMF_AUDIT_LOG") or "").strip()
+    if not name:
+        return None
+    path = state_dir / Path(name).expanduser()
+    try:
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"QMF_AUDIT_LOG: cannot open {path}: {exc.strerror or exc}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+    return handler
+
+
 def _run(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir).expanduser() if args.state_dir else default_state_dir()
     try:
@@ -173,6 +215,9 @@ def _run(args: argparse.Namespace) -> int:
     config = _load_config(args, state_dir)
     name = agent_name(config)
     security = _security(config)
+    policy = _policy(config)
+    max_message_size = _max_message_size(config)
+    audit_handler = _open_audit_log(config, state_dir)
     if args.broker:
         server = AgentServer(listen=None, broker=args.broker, security=security)
     else:
@@ -187,7 +232,8 @@ def _run(args: argparse.Namespace) -> int:
             epoch=grid.epoch,
             heartbeat_interval=config.get_float("HEARTBEAT_INTERVAL"),
             data_interval=config.get_float("QMF_UPDATE_INTERVAL"),
-            admins=config.get_list("QMF_ADMINS"),
+            policy=policy,
+            max_request_bytes=max_message_size,
         )
     except (ConfigError, ValueError) as exc:
         grid.close()
@@ -200,7 +246,12 @@ def _run(args: argparse.Namespace) -> int:
         def apply(new: Config) -> None:
             agent.heartbeat_interval = new.get_float("HEARTBEAT_INTERVAL")
             agent.data_interval = new.get_float("QMF_UPDATE_INTERVAL")
-            agent.admins = frozenset(new.get_list("QMF_ADMINS"))
+            fresh = _policy(new)
+            policy.admins = fresh.admins
+            policy.require_identity = fresh.require_identity
+            policy.max_in_flight = fresh.max_in_flight
+            policy.max_submits_per_second = fresh.max_submits_per_second
+            agent.max_request_bytes = _max_message_size(new)
 
         grid.master.add_listener(apply)
         server.serve(agent)
@@ -215,6 +266,8 @@ def _run(args: argparse.Namespace) -> int:
     grid.start()
     _wait_for_signals(grid)
     _shutdown(grid, agent, server, config.get_float("SHUTDOWN_TIMEOUT"))
+    if audit_handler is not None:
+        audit_handler.close()
     return 0
 
 
