@@ -15,7 +15,8 @@ A case is a dict with ``id``, ``op`` and op-specific fields:
 ``expr``       ``expr`` (text), optional ``scope``/``target`` (new-syntax ad
                texts), optional ``volatile`` (compare the value's type only:
                ``time()``, ``random()``...).  Result: ``parse`` ("ok" or
-               "error"), ``unparse`` (one-line new syntax) and ``value``.
+               "error"), ``unparse`` (one-line new syntax), ``pretty``
+               (``str()``, when no record is involved) and ``value``.
 ``parse``      ``text`` and ``parser`` ("new", "old", "json").  Result:
                ``parse`` and ``ad`` (attribute name -> unparse text).
 ``match``      ``left`` and ``right`` ad texts.  Result: ``value`` =
@@ -223,6 +224,9 @@ def _exec_expr(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
         return {"parse": "error", "detail": str(e)[:300]}
     out["parse"] = "ok"
     out["unparse"] = sort_records(repr(expr))
+    if "[ " not in out["unparse"]:
+        # The multi-line str() form; records are left out (hash order).
+        out["pretty"] = str(expr)
     scope = ad.parse_ad(case["scope"], "new") if case.get("scope") else None
     target = ad.parse_ad(case["target"], "new") if case.get("target") else None
     if ad.is_oracle and "oracle_expr" in case:
