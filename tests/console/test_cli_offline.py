@@ -92,3 +92,15 @@ def test_debug_adds_the_traceback(capsys):
     code, _, err = run(capsys, "--debug", "--url", f"amqp://127.0.0.1:{free_port()}", "--timeout", "2", "agents")
     assert code == 1
     assert "Traceback" in err
+
+
+def test_submit_from_stdin_with_appended_commands(capsys, monkeypatch, tmp_path):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("executable = /bin/echo\nqueue 2\n"))
+    code, out, err = run(capsys, "--json", "submit", "-", "-dump", "-append", "arguments = hi $(Process)")
+    assert code == 0, err
+    ads = json.loads(out)
+    assert [a["Args"] for a in ads] == ["hi 0", "hi 1"]
+    assert ads[0]["Iwd"] == str(tmp_path)
