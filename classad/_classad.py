@@ -122,8 +122,12 @@ class ExprTree:
 
     def __init__(self, expr: str | Node | ExprTree, scope: ClassAd | None = None) -> None:
         self._scope: ClassAd | None = scope
+        self._node: Node
+        if expr.__class__ is str:  # the common case first
+            self._node = parse_expression(expr)
+            return
         if isinstance(expr, ExprTree):
-            self._node: Node = expr._node
+            self._node = expr._node
             if scope is None:
                 self._scope = expr._scope
             return

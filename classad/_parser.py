@@ -43,6 +43,7 @@ from ._ast import (
 )
 from ._errors import ClassAdSyntaxError
 from ._lexer import Tok, tokenize
+from ._mode import _state as _mode_state
 from ._mode import is_strict
 from ._values import AbsTime, RelTime
 
@@ -345,7 +346,7 @@ def _drive(toks: list[Tok]) -> Node:
             states.pop()
         goto = actions[states[-1]][origin]
         if goto == _ACCEPT:
-            return values[-1]  # type: ignore[no-any-return]
+            return values[-1]
         states.append(goto)
 
 
@@ -412,10 +413,10 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
     Results are cached by text, so the returned node is shared: nodes are
     immutable by convention and must not be modified.
     """
-    if not isinstance(text, str):
+    if text.__class__ is not str and not isinstance(text, str):
         raise TypeError(f"expression text must be a str, not {type(text).__name__}")
     try:
-        return _parse_cached(text, is_strict(), old)
+        return _parse_cached(text, _mode_state["strict"], old)
     except ClassAdSyntaxError:
         raise
     except RecursionError:
