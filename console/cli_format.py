@@ -104,14 +104,14 @@ def short_time(epoch: Any) -> str:
 
 
 class Progress:
-    """A one-line progress bar on stderr (only when stderr is a terminal,
-    or when forced), so piped output stays clean."""
+    """A one-line progress bar on stderr, only when stderr is a terminal,
+    so piped and logged output stays clean."""
 
-    def __init__(self, total: int, label: str, out: TextIO | None = None, force: bool = False) -> None:
+    def __init__(self, total: int, label: str, out: TextIO | None = None) -> None:
         self.total = max(1, total)
         self.label = label
         self.out = out or sys.stderr
-        self.enabled = force or self.out.isatty()
+        self.enabled = self.out.isatty()
         self.start = time.monotonic()
 
     def update(self, done: int) -> None:

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
 import console as htcondor
 from console import Submit, classad
-from qmf_agent.errors import JobNotFound, QmfError
+from qmf_agent.errors import JobNotFound, QmfError, RequestTimeout
 
 
 @pytest.fixture
 def schedd(agent, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # jobs get Iwd = cwd, as with HTCondor's bindings
     return htcondor.Schedd(agent.url)
-
-
-def finished(schedd: htcondor.Schedd, cluster: int, timeout: float = 30.0) -> list[classad.ClassAd]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ads = schedd.history(f"ClusterId == {cluster}")
-        queued = schedd.query(f"ClusterId == {cluster}", ["JobStatus"])
-        if ads and not queued:
-            return ads
-        time.sleep(0.2)
-    raise AssertionError(f"cluster {cluster} did not finish in {timeout}s")
 
 
 def test_seed_submit_fills_the_missing_attributes_and_runs(schedd, tmp_path):
@@ -38,7 +26,7 @@ def test_seed_submit_fills_the_missing_attributes_and_runs(schedd, tmp_path):
     assert ad["JobUniverse"] == 5
     assert ad.eval("Requirements") is True
     assert isinstance(ad["Owner"], str) and ad["Owner"]
-    finished(schedd, cluster)
+    schedd.wait(cluster, timeout=30)
     assert (tmp_path / "test.out").read_text() == "Hello world\n"
 
 
@@ -84,7 +72,7 @@ def test_submit_description_one_cluster_many_jobs(schedd, tmp_path):
     results: list[classad.ClassAd] = []
     cluster = schedd.submit(sub, ad_results=results)
     assert sorted(a["ProcId"] for a in results) == [0, 1, 2]
-    finished(schedd, cluster)
+    schedd.wait(cluster, timeout=30)
     for proc in range(3):
         assert (tmp_path / f"out.{proc}").read_text() == f"job {proc} of {cluster}\n"
 
@@ -93,7 +81,7 @@ def test_submit_items_become_per_job_values(schedd, tmp_path):
     sub = Submit("executable = /bin/echo\narguments = $(word)\noutput = $(word).txt\n"
                  "queue word in (alpha, beta)\n")
     cluster = schedd.submit(sub)
-    finished(schedd, cluster)
+    schedd.wait(cluster, timeout=30)
     assert (tmp_path / "alpha.txt").read_text() == "alpha\n"
     assert (tmp_path / "beta.txt").read_text() == "beta\n"
 
@@ -138,7 +126,7 @@ def test_spool_and_retrieve(schedd, tmp_path):
         "Cmd": "/bin/cat", "In": "input.txt", "Out": "spool.out"}), 1, True, ad_results)
     assert ad_results[0]["JobStatus"] == 5 and ad_results[0]["HoldReasonCode"] == 16
     schedd.spool(ad_results)
-    finished(schedd, cluster)
+    schedd.wait(cluster, timeout=30)
     if (tmp_path / "spool.out").exists():
         os.remove(tmp_path / "spool.out")
     schedd.retrieve(f"ClusterId == {cluster}")
@@ -184,6 +172,16 @@ def test_param_send_command_and_secman(agent, monkeypatch):
     htcondor.SecMan().invalidateAllSessions()
     assert session_for(agent.url) is not before
     assert isinstance(htcondor.Schedd(agent.url).query(), list)
+
+
+def test_wait_returns_the_finished_ads_or_times_out(schedd):
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}), count=2)
+    ads = schedd.wait(cluster, timeout=30)
+    assert sorted(a["ProcId"] for a in ads) == [0, 1] and {a["JobStatus"] for a in ads} == {4}
+    slow = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60"}))
+    with pytest.raises(RequestTimeout, match="did not finish within 1s"):
+        schedd.wait(f"{slow}.0", timeout=1, poll=0.2)
+    schedd.act(htcondor.JobAction.Remove, slow)
 
 
 def test_unknown_job_errors(schedd):
