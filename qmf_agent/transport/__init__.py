@@ -30,7 +30,7 @@ from __future__ import annotations
 from ._peer import TransportError
 from ._security import Security
 from .broker import BrokerLink
-from .client import Client, Subscription
+from .client import Client, Subscription, Unreachable
 from .listener import DirectListener, ListenError
 from .server import AgentServer
 
@@ -43,4 +43,5 @@ __all__ = [
     "Security",
     "Subscription",
     "TransportError",
+    "Unreachable",
 ]

@@ -16,13 +16,16 @@ import collections
 import functools
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from proton import Described, Link, Sender, Terminus, symbol
+from proton import Delivery, Described, Link, Sender, Terminus, symbol
 from proton.reactor import Filter
 
 __all__ = [
     "Outbox",
+    "Refused",
+    "outcome",
     "subject_matches",
     "subject_filter",
     "filter_pattern",
@@ -38,6 +41,8 @@ _FILTER_KEY = symbol("subject-filter")
 
 _tags = itertools.count()
 
+Refused = Callable[[str], None]
+
 
 class Outbox:
     """Encoded messages waiting for credit on one sender link."""
@@ -46,13 +51,17 @@ class Outbox:
         self.sender = sender
         self.limit = limit
         self.dropped = 0
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[tuple[bytes, Refused | None]] = collections.deque()
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, data: bytes) -> bool:
-        """Queue *data* and send what credit allows; False when dropped."""
+    def put(self, data: bytes, on_refused: Refused | None = None) -> bool:
+        """Queue *data* and send what credit allows; False when dropped.
+
+        On an unsettled link, *on_refused* is called with the peer's reason
+        if it rejects (or releases) the message.
+        """
         if len(self._queue) >= self.limit:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -64,7 +73,7 @@ class Outbox:
                     self.limit,
                 )
             return False
-        self._queue.append(data)
+        self._queue.append((data, on_refused))
         self.pump()
         return True
 
@@ -74,12 +83,26 @@ class Outbox:
         queue = self._queue
         settled = sender.snd_settle_mode == Link.SND_SETTLED
         while queue and sender.credit > 0 and sender.state & Link.LOCAL_ACTIVE:
-            data = queue.popleft()
+            data, on_refused = queue.popleft()
             delivery = sender.delivery(str(next(_tags)))
             sender.stream(data)
             sender.advance()
             if settled:
                 delivery.settle()
+            elif on_refused is not None:
+                delivery._qmf_refused = on_refused
+
+
+def outcome(delivery: Delivery) -> None:
+    """Settle a sent delivery the peer answered; report a refusal."""
+    state = delivery.remote_state
+    on_refused = getattr(delivery, "_qmf_refused", None)
+    if on_refused is not None and state in (Delivery.REJECTED, Delivery.RELEASED, Delivery.MODIFIED):
+        condition = delivery.remote.condition
+        reason = condition.description if condition is not None else None
+        on_refused(reason or ("rejected" if state == Delivery.REJECTED else "not delivered"))
+    if state or delivery.remote_settled:
+        delivery.settle()
 
 
 @functools.lru_cache(maxsize=8192)

@@ -42,7 +42,7 @@ from qmf_agent.protocol import (
 )
 
 from ._convert import decode, encode
-from ._links import Outbox, subject_filter
+from ._links import Outbox, Refused, outcome, subject_filter
 from ._loop import Loop, guarded
 from ._security import Security
 
@@ -102,6 +102,7 @@ class Peer(Handler):
         profile: str | None = None,
         security: Security | None = None,
         trust_user_id: bool = True,
+        confirm: bool = False,
         max_backoff: float = 10.0,
         idle_timeout: float = 30.0,
     ) -> None:
@@ -116,6 +117,7 @@ class Peer(Handler):
         self._fixed = profile_named(profile)
         self.addressing: Addressing | None = self._fixed
         self._trust_user_id = trust_user_id
+        self._confirm = confirm
         self._max_backoff = max_backoff
         self._idle_timeout = idle_timeout
         self.container_id = f"{name}-{uuid.uuid4()}"
@@ -124,7 +126,7 @@ class Peer(Handler):
         self._spec_ids = itertools.count(1)
         self._links = itertools.count(1)
         self._senders: collections.OrderedDict[str | None, Outbox] = collections.OrderedDict()
-        self._pending: collections.deque[tuple[Route, bytes | Message, bool]] = (
+        self._pending: collections.deque[tuple[Route, bytes | Message, bool, Refused | None]] = (
             collections.deque()
         )
         self._conn: Any = None
@@ -177,15 +179,24 @@ class Peer(Handler):
         """Must list bodies travel as data sections (RabbitMQ, see _convert)?"""
         return self.addressing is not None and self.addressing.name == "rabbitmq"
 
-    def send(self, route: Route, data: bytes | Message, logical: bool = False) -> None:
+    def send(
+        self,
+        route: Route,
+        data: bytes | Message,
+        logical: bool = False,
+        on_refused: Refused | None = None,
+    ) -> None:
         """Send *data* along *route* (thread-safe, never blocks).
 
         *data* is encoded bytes, or a Message to encode on the container
         thread once the peer's profile is known.  A *logical* route is in
         the standard profile's terms and is spelled for the peer's profile
-        when the message actually goes out.
+        when the message actually goes out.  With *on_refused* (and a peer
+        made with ``confirm=True``) ``on_refused(reason)`` runs on the
+        container thread if the peer rejects the message.  Raises
+        :class:`LoopClosed` after :meth:`stop`.
         """
-        self._loop.call_soon(self._send, route, data, logical)
+        self._loop.call_soon(self._send, route, data, logical, on_refused)
 
     def add_receiver(self, spec: ReceiverSpec) -> int:
         """Keep a receiver for *spec* attached (now and after reconnects)."""
@@ -272,8 +283,8 @@ class Peer(Handler):
 
     def _up(self) -> None:
         pending, self._pending = self._pending, collections.deque()
-        for route, data, logical in pending:
-            self._send(route, data, logical)
+        for route, data, logical, on_refused in pending:
+            self._send(route, data, logical, on_refused)
         self.ready.set()
 
     def _lost(self, why: str) -> None:
@@ -412,7 +423,10 @@ class Peer(Handler):
             self._senders.move_to_end(key)
             return box
         sender = self._loop.container.create_sender(
-            self._conn, target=key, name=self._link_name("snd"), options=AtMostOnce()
+            self._conn,
+            target=key,
+            name=self._link_name("snd"),
+            options=None if self._confirm else AtMostOnce(),
         )
         box = Outbox(sender, _PENDING_LIMIT)
         sender._qmf_outbox = box
@@ -433,12 +447,14 @@ class Peer(Handler):
                 if old.sender.state & Link.LOCAL_ACTIVE:
                     old.sender.close()
 
-    def _send(self, route: Route, data: bytes | Message, logical: bool) -> None:
+    def _send(
+        self, route: Route, data: bytes | Message, logical: bool, on_refused: Refused | None
+    ) -> None:
         if self._conn is None or not self.ready.is_set():
             if len(self._pending) >= _PENDING_LIMIT:
                 log.warning("not connected to %s: dropping a message to %s", self.url, route.address)
                 return
-            self._pending.append((route, data, logical))
+            self._pending.append((route, data, logical, on_refused))
             return
         if isinstance(data, Message):
             try:
@@ -448,7 +464,7 @@ class Peer(Handler):
                 return
         if logical:
             route = self.wire_route(route.address, route.subject)
-        self._sender_for(route.address).put(data)
+        self._sender_for(route.address).put(data, on_refused)
 
     @guarded
     def on_link_flow(self, event: Any) -> None:
@@ -461,7 +477,7 @@ class Peer(Handler):
         delivery = event.delivery
         link = event.link
         if link.is_sender:
-            delivery.settle()
+            outcome(delivery)
             return
         if not delivery.readable or delivery.partial:
             return

@@ -37,7 +37,7 @@ from ._loop import LoopClosed
 from ._peer import Peer, ReceiverSpec, TransportError
 from ._security import Security
 
-__all__ = ["Client", "Subscription"]
+__all__ = ["Client", "Subscription", "Unreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ _ids = itertools.count(1)
 class _Pending:
     """The messages gathered so far for one correlation id."""
 
-    __slots__ = ("messages", "done", "gather_all", "stream")
+    __slots__ = ("messages", "done", "gather_all", "stream", "refused")
 
     def __init__(
         self, gather_all: bool, stream: Callable[[Message], None] | None = None
@@ -56,6 +56,18 @@ class _Pending:
         self.done = threading.Event()
         self.gather_all = gather_all
         self.stream = stream
+        self.refused: str | None = None
+
+    def refuse(self, reason: str) -> None:
+        """The peer would not take the request (container thread)."""
+        self.refused = reason
+        self.done.set()
+
+
+class Unreachable(RequestTimeout):
+    """The peer refused the request outright (e.g. the direct listener knows
+    no agent of that name): raised at once instead of after the timeout.
+    A :class:`RequestTimeout`, so code handling "no answer" handles it too."""
 
 
 class Subscription:
@@ -99,6 +111,7 @@ class Client:
             password=password,
             profile=profile,
             security=security,
+            confirm=True,  # learn at once when the listener cannot route a request
         )
         self.url = self._peer.url
         self._peer.add_receiver(
@@ -141,7 +154,12 @@ class Client:
         cid = self._send(message, route, pending, wait)
         answered = False
         try:
-            if not pending.done.wait(wait):
+            if pending.done.wait(wait) and pending.refused is not None:
+                raise Unreachable(
+                    f"{message.opcode or 'request'} for {agent or route.address} was refused "
+                    f"by {self.url}: {pending.refused}"
+                )
+            if not pending.done.is_set():
                 got = len(pending.messages)
                 partial = f" ({got} partial message(s) arrived)" if got else ""
                 raise RequestTimeout(
@@ -242,7 +260,7 @@ class Client:
         with self._lock:
             self._pending[cid] = pending
         try:
-            self._peer.send(route, data)
+            self._peer.send(route, data, on_refused=pending.refuse)
         except LoopClosed:
             self.end_stream(cid)
             raise TransportError(f"the client for {self.url} is closed") from None
