@@ -21,8 +21,9 @@ from __future__ import annotations
 from classad import _builtins_compat, _builtins_core, _builtins_strings, _builtins_time
 from classad._builtin_registry import BUILTINS, Builtin, builtin
 from classad._builtins_compat import register_user_map
+from classad._usermap import UserMap
 
-__all__ = ["Builtin", "BUILTINS", "builtin", "register_user_map"]
+__all__ = ["Builtin", "BUILTINS", "builtin", "register_user_map", "UserMap"]
 
 # Imported for their registrations.
 del _builtins_compat, _builtins_core, _builtins_strings, _builtins_time

@@ -22,6 +22,7 @@ from typing import Any
 from classad._builtin_registry import builtin
 from classad._builtin_support import c_double_to_int64, c_int32, from_bytes, strtod_prefix, to_bytes
 from classad._builtins_strings import compile_regex, regex_search
+from classad._usermap import UserMap
 from classad._values import ERROR, UNDEFINED
 
 __all__ = ["register_user_map", "string_list_items", "quote_arg"]
@@ -441,17 +442,20 @@ def merge_environment(*texts: Any) -> Any:
 
 # ---- users ----------------------------------------------------------------
 
-_user_maps: dict[str, Mapping[str, Iterable[str]]] = {}
+_user_maps: dict[str, UserMap] = {}
 
 
-def register_user_map(name: str, mapping: Mapping[str, Iterable[str]] | None) -> None:
-    """Make ``userMap(name, user...)`` use *mapping* (user -> groups), or
-    forget the map with None.  HTCondor loads these from the files named by
-    ``CLASSAD_USER_MAPFILE_<name>``; the grid's configuration calls this."""
+def register_user_map(name: str, mapping: UserMap | Mapping[str, Iterable[str]] | None) -> None:
+    """Make ``userMap(name, user...)`` use *mapping*: a :class:`UserMap`
+    (HTCondor's map-file rules, e.g. ``UserMap.from_file(path)`` for
+    ``CLASSAD_USER_MAPFILE_<name>``) or a dict of user -> groups.  None
+    forgets the map."""
     if mapping is None:
         _user_maps.pop(name, None)
-    else:
+    elif isinstance(mapping, UserMap):
         _user_maps[name] = mapping
+    else:
+        _user_maps[name] = UserMap.from_groups(mapping)
 
 
 _ABSENT = object()
@@ -465,11 +469,11 @@ def user_map(name: Any, user: Any, preferred: Any = _ABSENT, default: Any = _ABS
     fallback = UNDEFINED if default is _ABSENT else default
     if type(name) is not str or type(user) is not str:
         return ERROR if name is ERROR or user is ERROR else fallback
-    mapping = _user_maps.get(name)
-    groups = None if mapping is None else mapping.get(user)
-    if groups is None:
+    map_name, _, method = name.partition(".")  # "name.method" picks a method
+    mapping = _user_maps.get(map_name)
+    text = None if mapping is None else mapping.lookup(user, method or "*")
+    if text is None:
         return fallback
-    text = ",".join(groups)
     if preferred is _ABSENT:
         return text
     items = string_list_items(text, ",")
