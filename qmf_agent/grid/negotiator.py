@@ -162,10 +162,13 @@ class Negotiator:
         if self.running:
             return
         self._stopping = False
+        self.schedd.matchmaking = True
         self._thread = threading.Thread(target=self._loop, name="negotiator", daemon=True)
         self._thread.start()
 
     def stop(self, mode: str = "graceful") -> None:
+        """Stop matchmaking: no job starts until :meth:`start` (claims included)."""
+        self.schedd.matchmaking = False
         with self._wake:
             self._stopping = True
             self._wake.notify()

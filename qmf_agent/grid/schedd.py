@@ -198,6 +198,10 @@ class Schedd:
         self._stop = threading.Event()
         #: False once stopped: runs ending during a shutdown start no others
         self.starting_jobs = True
+        #: False while the matchmaker is off (set by the negotiator): no job
+        #: starts then, not even on a freed claim -- a peaceful shutdown
+        #: stops the negotiator and waits for running jobs to end
+        self.matchmaking = True
         backend.set_exit_callback(self.on_exits)
         self._recover()
 
@@ -910,7 +914,7 @@ class Schedd:
         """
         ts = now()
         plan = _StartPlan()
-        if not self.starting_jobs:
+        if not (self.starting_jobs and self.matchmaking):
             return plan
         room = self.config.max_jobs_running - len(self.active) + ending
         for job, slot in matches:

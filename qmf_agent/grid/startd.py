@@ -148,6 +148,7 @@ class Startd:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._accepting = True
         self._slots = self._make_slots()
 
     # --- slots -------------------------------------------------------------
@@ -261,12 +262,18 @@ class Startd:
         if self.running:
             return
         self._stopping = False
+        self._accepting = True
         self._thread = threading.Thread(target=self._reap_loop, name="startd-reaper", daemon=True)
         self._thread.start()
 
     def stop(self, mode: str = "graceful") -> None:
-        """Kill every run (``fast``: KILL at once) and stop the reaper."""
+        """Kill every run (``fast``: KILL at once) and stop the reaper.
+
+        From here on :meth:`run` refuses new runs (the job goes back to
+        Idle), so nothing can start behind the kill.
+        """
         with self._lock:
+            self._accepting = False
             runs = list(self._runs.values())
         for run in runs:
             self._signal(run, signal.SIGKILL if mode == "fast" else signal.SIGTERM)
@@ -303,16 +310,17 @@ class Startd:
         """Start *spec* on *slot*; the outcome arrives through the callback."""
         slot_obj = None
         with self._lock:
-            if slot is not None:
+            accepting = self._accepting
+            if slot is not None and accepting:
                 slot_obj = self._slots.get(slot)
                 if slot_obj is not None and slot_obj.state == "Unclaimed":
                     self._set_state(slot_obj, "Claimed", "Busy", spec.job_id, spec.owner)
                 else:
                     slot_obj = None
-        if slot is not None and slot_obj is None:
-            # lost a race for the slot: the job goes back to Idle (no hold code)
-            self._finish_later(ExitResult(spec.job_id, time.time(), time.time(),
-                                          error=f"slot {slot} is not available"))
+        if not accepting or (slot is not None and slot_obj is None):
+            # stopping, or lost a race for the slot: the job goes back to Idle (no hold code)
+            why = "the startd is stopping" if not accepting else f"slot {slot} is not available"
+            self._finish_later(ExitResult(spec.job_id, time.time(), time.time(), error=why))
             return
         if slot_obj is not None:
             self._announce(slot_obj.name, "Unclaimed", "Claimed", "Busy", spec.job_id, spec.owner)
