@@ -157,3 +157,22 @@ def test_analyze_names_the_failing_clause(tmp_path):
         assert "bob" in report["RejectedBySlot"][0]["Start"]
     finally:
         jp.stop()
+
+
+def test_no_job_starts_while_the_matchmaker_is_off(tmp_path):
+    jp = JobPath(str(tmp_path / "state"), slots=1).start()
+    try:
+        gate = tmp_path / "gate"
+        body = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+        jp.schedd.submit(job_ad(str(tmp_path), cmd="/bin/sh", Arguments=f"-c '{body}'"), 1, ROOT)
+        jp.schedd.submit(job_ad(str(tmp_path)), 2, ROOT)
+        wait_for(lambda: jp.status("1.0") == JobStatus.RUNNING)
+        jp.negotiator.stop()
+        gate.touch()
+        wait_for(lambda: jp.status("1.0") == JobStatus.COMPLETED)
+        wait_for(lambda: jp.startd.slot_values("slot1@testhost")["State"] == "Unclaimed")
+        assert jp.status("2.0") == jp.status("2.1") == JobStatus.IDLE   # the claim was not reused
+        jp.negotiator.start()
+        wait_for(lambda: not jp.schedd.clusters, what="the queue to drain once matching resumes")
+    finally:
+        jp.stop()
