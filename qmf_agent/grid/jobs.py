@@ -180,14 +180,19 @@ def build_ad(
     return ad
 
 
+_HOST = socket.getfqdn()
+
+
 class Cluster:
     """The attributes shared by every proc of one submit."""
 
-    __slots__ = ("id", "attrs", "procs", "_ad")
+    __slots__ = ("id", "attrs", "procs", "schedd", "_ad")
 
-    def __init__(self, cluster_id: int, attrs: dict[str, Any]) -> None:
+    def __init__(self, cluster_id: int, attrs: dict[str, Any], schedd: str = "") -> None:
         self.id = cluster_id
         self.attrs = attrs
+        #: the scheduler's name, the first part of GlobalJobId
+        self.schedd = schedd or _HOST
         #: live procs (queue members) by proc id
         self.procs: dict[int, Job] = {}
         self._ad: classad.ClassAd | None = None
@@ -201,9 +206,6 @@ class Cluster:
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
         self._ad = None
-
-
-_HOST = socket.getfqdn()
 
 
 class Job:
@@ -234,7 +236,7 @@ class Job:
         if name == "CustomId":
             return self.id
         if name == "GlobalJobId":
-            return f"{_HOST}#{self.id}#{self.cluster.attrs.get('QDate', 0)}"
+            return f"{self.cluster.schedd}#{self.id}#{self.cluster.attrs.get('QDate', 0)}"
         return None
 
     def get(self, name: str, default: Any = None) -> Any:

@@ -211,7 +211,7 @@ class Schedd:
         t0 = time.monotonic()
         data = self.store.load()
         for cid, attrs in data.clusters.items():
-            self.clusters[cid] = Cluster(cid, raw_from_json(attrs))
+            self.clusters[cid] = Cluster(cid, raw_from_json(attrs), self.config.name)
         requeue: list[Job] = []
         removed: list[Job] = []
         tally: dict[tuple[str, str, int], int] = {}
@@ -456,7 +456,7 @@ class Schedd:
         with self.lock:
             cid = self._next_cluster
             self._fill_defaults(attrs, cid)
-            cluster = Cluster(cid, attrs)
+            cluster = Cluster(cid, attrs, self.config.name)
             ids = [f"{cid}.{p}" for p in range(count)]
             own = self._submit_to_backend(cluster, count)
             try:

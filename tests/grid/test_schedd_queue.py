@@ -33,7 +33,7 @@ def test_submit_typed_fills_htcondor_defaults(jp, tmp_path):
     assert ad["ClusterId"] == 1 and ad["ProcId"] == 0
     assert ad["JobStatus"] == JobStatus.IDLE
     assert ad["CustomId"] == "1.0"
-    assert ad["GlobalJobId"].endswith(f"#1.0#{ad['QDate']}")
+    assert ad["GlobalJobId"] == f"testhost#1.0#{ad['QDate']}"
     assert ad["JobPrio"] == 0 and ad["MaxHosts"] == 1 and ad["NumJobStarts"] == 0
     assert ad["RemoteUserCpu"] == 0.0 and ad["ImageSize"] == 0
     assert ad["In"] == ad["Out"] == ad["Err"] == "/dev/null"
