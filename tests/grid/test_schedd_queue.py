@@ -309,3 +309,23 @@ def test_statistics_and_objects(jp, tmp_path):
 def test_requirements_expression_kept_for_matching(jp, tmp_path):
     jp.schedd.submit(job_ad(str(tmp_path), Requirements=expr("TARGET.Memory >= 2048")), 1, ROOT)
     assert jp.schedd.get_ad("1.0")["Requirements"] == Expr("TARGET.Memory >= 2048")
+
+
+def test_recovery_finishes_removals_and_remembers_request_ids(tmp_path):
+    state = str(tmp_path / "state")
+    first = JobPath(state)
+    caller = Caller("alice", request_id="submit-7")
+    ids, _ = first.schedd.submit(job_ad(str(tmp_path)), 2, caller)
+    # job 1.1 was being removed while it ran when the agent died
+    with first.store.transaction() as txn:
+        txn.put_procs([(1, 1, {"JobStatus": 3, "RemoveReason": "bye"})])
+    first.store.close()
+    second = JobPath(state)
+    try:
+        assert second.schedd.job("1.1") is None
+        assert second.history_ad("1.1")["RemoveReason"] == "bye"
+        assert second.schedd.job("1.0").status == JobStatus.IDLE
+        again, _ = second.schedd.submit(job_ad(str(tmp_path)), 2, caller)
+        assert again == ids and len(second.schedd.clusters) == 1
+    finally:
+        second.stop()
