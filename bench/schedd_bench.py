@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"memory per job at {r['jobs']:,}", f"{r['bytes_per_job']:,.0f} B",
                      "tracemalloc", "<= 3,072 B", r["bytes_per_job"] <= 3072))
         r = bench_negotiation(base, 10_000 // k, 1_000 // k)
-        rows.append((f"match 10k idle / 1k slots ({r['autoclusters']} autoclusters)",
+        rows.append((f"match {10_000 // k:,} idle / {1_000 // k:,} slots "
+                     f"({r['autoclusters']} autoclusters)",
                      f"{r['secs']:.3f} s", f"{r['secs'] / r['anchor_secs']:.1f} x "
                      f"{1_000 // k} symmetric matches", "< 2 s", r["secs"] < 2))
         r = bench_throughput(base, 500 // k)
