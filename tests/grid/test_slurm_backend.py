@@ -63,9 +63,10 @@ class CountingCli(SlurmCli):
         super().__init__(timeout=30.0)
         self.calls: dict[str, int] = {}
 
-    def run(self, tool: str, args: Any, stdin: str | None = None) -> str:
+    def run(self, tool: str, args: Any, stdin: str | None = None,
+            env: Any = None) -> str:
         self.calls[tool] = self.calls.get(tool, 0) + 1
-        return super().run(tool, args, stdin)
+        return super().run(tool, args, stdin, env)
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60.0, step: float = 0.1) -> Any:

@@ -156,3 +156,12 @@ def test_cli_errors_carry_the_tools_message(tmp_path: Path) -> None:
     slow.chmod(0o755)
     with pytest.raises(SlurmError, match="did not answer within 0.2s"):
         SlurmCli(bin_dir=str(tmp_path), timeout=0.2).nodes()
+
+
+def test_job_sees_only_its_environment_and_slurms(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, 0, ["/usr/bin/env"], env={"MINE": "1"})
+    env = {"PATH": "/usr/bin:/bin", "AGENT_SECRET": "x", "SLURM_JOB_ID": "12"}
+    assert subprocess.run(["/bin/sh", "-c", batch_script([spec])], env=env,
+                          check=False).returncode == 0
+    seen = dict(line.split("=", 1) for line in (tmp_path / "out.0").read_text().splitlines())
+    assert seen == {"MINE": "1", "SLURM_JOB_ID": "12"}

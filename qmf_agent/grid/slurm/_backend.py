@@ -298,7 +298,10 @@ class SlurmBackend:
     def _options(self, key: tuple[Any, ...], count: int, first: JobSpec) -> list[str]:
         cpus, memory, prio, held, owner = key
         cluster = first.job_id.split(".", 1)[0]
-        options = ["--export=NONE", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
+        # ALL of sbatch's bare environment (see SlurmCli.sbatch): NONE and NIL make
+        # Slurm build a login environment per job, which costs it seconds per job;
+        # the script sets the job's own environment itself
+        options = ["--export=ALL", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
                    f"--job-name=qmf-{cluster}", "--ntasks=1", f"--cpus-per-task={cpus}"]
         if memory is not None:
             options.append(f"--mem={memory}")

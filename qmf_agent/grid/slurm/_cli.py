@@ -36,6 +36,10 @@ _JOB_FORMAT = SEP.join(("%i", "%T", "%r", "%S", "%e", "%N"))
 _NODE_FORMAT = SEP.join(("%N", "%c", "%C", "%m", "%e", "%T", "%O", "%P"))
 
 
+#: What sbatch needs of the agent's environment (where the tools and config are).
+_SUBMIT_ENV = ("PATH", "SLURM_CONF", "LANG", "TZ")
+
+
 class SlurmError(Exception):
     """A Slurm tool failed; the text is Slurm's own message."""
 
@@ -120,12 +124,13 @@ class SlurmCli:
         self.bin_dir = bin_dir
         self.timeout = timeout
 
-    def run(self, tool: str, args: Sequence[str], stdin: str | None = None) -> str:
+    def run(self, tool: str, args: Sequence[str], stdin: str | None = None,
+            env: Mapping[str, str] | None = None) -> str:
         """*tool*'s standard output; raises SlurmError with its message on failure."""
         argv = [os.path.join(self.bin_dir, tool) if self.bin_dir else tool, *args]
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                  timeout=self.timeout, check=False)
+                                  timeout=self.timeout, check=False, env=env)
         except FileNotFoundError:
             raise SlurmError(f"{tool} is not installed (looked in "
                              f"{self.bin_dir or 'PATH'})", tool) from None
@@ -141,8 +146,14 @@ class SlurmCli:
     # --- submitting ------------------------------------------------------
 
     def sbatch(self, script: str, options: Sequence[str]) -> str:
-        """Submit *script* (on stdin) with *options*; the new job's id."""
-        out = self.run("sbatch", ["--parsable", *options], stdin=script).strip()
+        """Submit *script* (on stdin) with *options*; the new job's id.
+
+        sbatch runs with a bare environment: the agent's own variables must
+        not reach jobs (``--export=ALL`` copies sbatch's), and ``SBATCH_*``
+        variables must not change what is submitted.
+        """
+        env = {k: v for k, v in os.environ.items() if k in _SUBMIT_ENV}
+        out = self.run("sbatch", ["--parsable", *options], stdin=script, env=env).strip()
         job_id = out.split(";", 1)[0]   # "<id>;<cluster>" on multi-cluster setups
         if not job_id.isdigit():
             raise SlurmError(f"sbatch printed {out!r} instead of a job id", "sbatch")

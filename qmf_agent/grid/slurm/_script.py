@@ -29,6 +29,12 @@ SETUP_FAILED = 125
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+#: A job sees only its own environment (and Slurm's SLURM_* variables), as
+#: with the local backend, not whatever slurmd's environment holds.
+_CLEAN_ENV = ("for _v in $(env | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p'); do "
+              'case "$_v" in SLURM_*) ;; *) unset "$_v" 2>/dev/null ;; esac; done; unset _v')
+
+
 class ScriptError(ValueError):
     """A job cannot be expressed as a batch script (named in the message)."""
 
@@ -53,6 +59,9 @@ def _body(spec: JobSpec, env: Sequence[tuple[str, str]]) -> list[str]:
     lines = _exports(env, spec.job_id)
     lines += [
         f"cd {q(spec.iwd)} 2>/dev/null || exit {SETUP_FAILED}",
+        "unset OLDPWD PWD",   # set by cd, not the job's (unless it asks for them)
+        *_exports(sorted((k, v) for k, v in spec.env.items() if k in ("OLDPWD", "PWD")),
+                  spec.job_id),
         # a regular builtin: a redirection that fails returns instead of exiting
         f"true {files} || exit {SETUP_FAILED}",
         f"exec {files}",
@@ -67,7 +76,7 @@ def batch_script(specs: Sequence[JobSpec]) -> str:
         raise ScriptError("no jobs to submit")
     envs = [spec.env for spec in specs]
     common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs[1:])}
-    lines = ["#!/bin/sh", f"# qmf-grid jobs {specs[0].job_id}..{specs[-1].job_id}"]
+    lines = ["#!/bin/sh", f"# qmf-grid jobs {specs[0].job_id}..{specs[-1].job_id}", _CLEAN_ENV]
     lines += _exports(sorted(common.items()), specs[0].job_id)
     if len(specs) == 1:
         return "\n".join(lines + _body(specs[0], [])) + "\n"
