@@ -10,6 +10,10 @@ identity means for one request:
   the sender's login).  A request without one is anonymous -- refused with
   FORBIDDEN when ``require_identity`` is set (``QMF_REQUIRE_IDENTITY``),
   which is how an agent behind a broker insists on validated identities;
+  A client certificate's subject (SASL EXTERNAL, e.g.
+  ``O=example,CN=alice``) is known by its common name, ``alice``: an
+  identity is a user name (it becomes the job's Owner and is what
+  ``QMF_ADMINS`` lists, a comma-separated list a subject would not fit);
 * **admin**: an identity listed in ``admins`` (``QMF_ADMINS``); never
   something the caller can claim;
 * **limits**: requests in flight per connection (``QMF_MAX_IN_FLIGHT``;
@@ -38,7 +42,7 @@ from qmf_agent.binding import Caller
 from qmf_agent.errors import Forbidden, QmfError, QueueFull
 from qmf_agent.message import Message
 
-__all__ = ["AccessPolicy", "AUDIT_LOGGER", "SUBMIT_METHODS", "audit_log"]
+__all__ = ["AccessPolicy", "AUDIT_LOGGER", "SUBMIT_METHODS", "audit_log", "identity_of"]
 
 AUDIT_LOGGER = "qmf_agent.audit"
 audit_log = logging.getLogger(AUDIT_LOGGER)
@@ -49,6 +53,19 @@ SUBMIT_METHODS = frozenset({"scheduler.submit", "scheduler.submitjob"})
 
 _ANONYMOUS = "anonymous"
 _NO_CONNECTION = "(no reply address)"
+
+
+def identity_of(user: str | None) -> str | None:
+    """The user name an authenticated *user* stands for: None for none or
+    anonymous, a certificate subject's common name, else *user* itself."""
+    if not user or user.lower() == "anonymous":
+        return None
+    if "=" in user:
+        for part in user.replace("/", ",").split(","):
+            key, sep, value = part.strip().partition("=")
+            if sep and key.strip().upper() == "CN" and value.strip():
+                return value.strip()
+    return user
 
 
 def _clean(text: object, limit: int = 200) -> str:
@@ -106,7 +123,7 @@ class AccessPolicy:
     def caller(self, message: Message, request_id: str | None = None) -> Caller:
         """The :class:`Caller` of *message*; FORBIDDEN when an identity is
         required and the message has none."""
-        identity = message.user_id if isinstance(message.user_id, str) and message.user_id else None
+        identity = identity_of(message.user_id if isinstance(message.user_id, str) else None)
         if identity is None and self.require_identity:
             raise Forbidden(
                 "this agent requires an authenticated identity (QMF_REQUIRE_IDENTITY); "
