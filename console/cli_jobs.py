@@ -22,6 +22,10 @@ from .enums import JobAction, JobStatus
 __all__ = ["STATUS_LETTER", "job_id"]
 
 STATUS_LETTER = {1: "I", 2: "R", 3: "X", 4: "C", 5: "H", 6: ">", 7: "S"}
+# what the table views show: asked for by name, so a big queue is cheap to list
+TABLE_ATTRS = ("ClusterId", "ProcId", "Owner", "JobStatus", "QDate", "JobBatchName", "RemoteWallClockTime",
+               "JobCurrentStartDate", "ImageSize", "Cmd", "Arguments", "Args", "JobPrio", "HoldReason",
+               "EnteredCurrentStatus", "CompletionDate")
 BIG_QUEUE = 1000
 
 
@@ -168,7 +172,13 @@ def cmd_q(ctx: Context, args: argparse.Namespace) -> int:
     constraint = _spec_constraint(args.jobs, args.constraint)
     if args.hold:
         constraint = f"({constraint}) && JobStatus == 5"
-    ads = schedd.query(constraint, projection=args.af or [])
+    if args.af:
+        projection = list(args.af) + ["ClusterId", "ProcId"]
+    elif args.long or ctx.json:
+        projection = []
+    else:
+        projection = list(TABLE_ATTRS)  # whole ads of a big queue cost several times more
+    ads = schedd.query(constraint, projection=projection)
     ads.sort(key=lambda a: (_value(a, "ClusterId") or 0, _value(a, "ProcId") or 0))
     if ctx.json:
         emit_json([ad_to_json(a) for a in ads])
@@ -335,7 +345,8 @@ def cmd_retrieve(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
-    ads = ctx.schedd().history(_spec_constraint(args.jobs, args.constraint), args.af or [], args.limit)
+    projection = [] if args.long or ctx.json else list(args.af or TABLE_ATTRS)
+    ads = ctx.schedd().history(_spec_constraint(args.jobs, args.constraint), projection, args.limit)
     if ctx.json:
         emit_json([ad_to_json(a) for a in ads])
     elif args.long:
