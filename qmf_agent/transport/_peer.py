@@ -130,6 +130,7 @@ class Peer(Handler):
             collections.deque()
         )
         self._conn: Any = None
+        self._opened = False  # the current connection is open (links may attach)
         self._closing: Any = None
         self._closed = threading.Event()
         self._relay = False
@@ -239,6 +240,7 @@ class Peer(Handler):
 
     def _close(self) -> None:
         self._stopping = True
+        self._opened = False
         self.ready.clear()
         if self._conn is not None:
             self._closing = self._conn
@@ -272,6 +274,7 @@ class Peer(Handler):
         self._delay = 0.0
         self.error = None
         self.connects += 1
+        self._opened = True
         log.info(
             "connected to %s (%s, profile %s)", self.url, product or "unknown", addressing.name
         )
@@ -290,6 +293,7 @@ class Peer(Handler):
     def _lost(self, why: str) -> None:
         if self._conn is None:
             return
+        self._opened = False
         self.error = why
         self.ready.clear()
         self._senders.clear()
@@ -365,7 +369,7 @@ class Peer(Handler):
     def _add_spec(self, spec: ReceiverSpec) -> int:
         spec_id = next(self._spec_ids)
         self._specs[spec_id] = spec
-        if self._conn is not None and self.ready.is_set():
+        if self._conn is not None and self._opened:  # else: attached when it opens
             self._attach(spec_id, spec)
         return spec_id
 
