@@ -215,3 +215,15 @@ def test_one_session_many_threads(session):
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(echo, range(64)))
     assert answers == [(i, f"body-{i}") for i in range(64)]
+
+
+def test_where_as_qmf_predicate_or_classad_expression(session):
+    (scheduler,) = session.getObjects(_class="scheduler")
+    job_id = scheduler.Submit(dict(TYPED_AD, Args={"TYPE": "STRING", "VALUE": "41"})).Id
+    by_predicate = session.getObjects(_class="job", _where=["eq", "CustomId", ["quote", job_id]])
+    by_expression = session.getObjects(_class="job", _where=f'CustomId == "{job_id}" && Args == "41"')
+    assert [j.key for j in by_predicate] == [j.key for j in by_expression] == [job_id]
+    assert session.getObjects(_class="job", _where=["eq", "CustomId", ["quote", "no.such"]]) == []
+    with pytest.raises(QmfError):
+        session.getObjects(_class="job", _where="CustomId ==")
+    session.call(f"mrg.grid:job:{job_id}", "Remove", {"Reason": "done"})
