@@ -1,0 +1,132 @@
+"""Limits: message size, requests in flight per connection, submits per user
+per second.  Exceeding one is a clear QMF error; the agent goes on serving.
+
+The in-flight limit is shown with an agent served in this process over the
+direct listener (a binding that blocks holds requests under way); the size
+and rate limits with the real ``qmf-agent`` process configured by
+``QMF_MAX_MESSAGE_SIZE`` and ``QMF_MAX_SUBMITS_PER_SECOND``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _fleet import RunningAgent, call, job_ad, start_agent, stop_agent, the
+from _wire import ToyJobs
+from qmf_testing import free_port
+
+from qmf_agent.agent import Agent
+from qmf_agent.errors import ParameterInvalid, QmfError, QueueFull
+from qmf_agent.protocol import decode_response, method_request
+from qmf_agent.schema import Schema
+from qmf_agent.security import AccessPolicy
+from qmf_agent.transport import AgentServer, Client
+
+NAME = "redhat.com:qmf-grid:limits"
+
+
+@pytest.fixture
+def blocking_agent() -> Iterator[tuple[AgentServer, ToyJobs]]:
+    jobs = ToyJobs(3)
+    server = AgentServer(listen=f"127.0.0.1:{free_port()}")
+    agent = Agent(NAME, Schema.load(), server.send, policy=AccessPolicy(max_in_flight=2))
+    agent.bind("job", jobs)
+    server.serve(agent)
+    yield server, jobs
+    jobs.block.set()
+    server.stop()
+    agent.close()
+
+
+def hold(client: Client, key: str, out: list[Any]) -> None:
+    message = method_request(f"mrg.grid:job:{key}", "Hold", {"Reason": "limits"})
+    try:
+        out.append(decode_response(client.request(message, agent=NAME, timeout=20.0)))
+    except QmfError as exc:
+        out.append(exc)
+
+
+def test_in_flight_requests_per_connection_are_limited(
+    blocking_agent: tuple[AgentServer, ToyJobs],
+) -> None:
+    server, jobs = blocking_agent
+    jobs.block.clear()  # calls that reach the binding wait
+    with Client(server.url, timeout=20.0) as busy, Client(server.url, timeout=20.0) as other:
+        results: list[Any] = []
+        threads = [threading.Thread(target=hold, args=(busy, key, results)) for key in ("1.0", "2.0")]
+        for thread in threads:
+            thread.start()
+        for _ in range(200):  # both are under way in the binding
+            if len(jobs.calls) == 2:
+                break
+            threading.Event().wait(0.05)
+        assert len(jobs.calls) == 2
+        third: list[Any] = []
+        hold(busy, "3.0", third)
+        assert isinstance(third[0], QueueFull)
+        assert "QMF_MAX_IN_FLIGHT = 2" in third[0].text
+        # another connection is not affected by this one's backlog
+        echo = decode_response(other.request(
+            method_request("mrg.grid:job:1.0", "echo", {"sequence": 7, "body": "x"}), agent=NAME))
+        assert echo == {"sequence": 7, "body": "x"}
+        jobs.block.set()
+        for thread in threads:
+            thread.join(30)
+        assert results == [{}, {}]
+        # answered requests free their places
+        again: list[Any] = []
+        hold(busy, "3.0", again)
+        assert again == [{}]
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    running = start_agent(
+        tmp_path_factory.mktemp("limits"), "limits",
+        "NUM_SLOTS = 1\nQMF_MAX_MESSAGE_SIZE = 65536\nQMF_MAX_SUBMITS_PER_SECOND = 2\n"
+        "QMF_ADMINS = nobody-here\n",
+    )
+    yield running
+    assert stop_agent(running) == 0, running.stderr()
+
+
+def test_a_request_over_the_size_limit_is_refused_clearly(limited: RunningAgent) -> None:
+    with Client(limited.url, timeout=20.0) as client:
+        scheduler = the(client, "scheduler", limited.agent)
+        with pytest.raises(ParameterInvalid, match="request body is too large"):
+            call(client, scheduler, "SubmitJob", limited.agent, Ad=job_ad(Args="x" * 100_000))
+        # the agent goes on serving
+        assert the(client, "master", limited.agent)["_values"]["Name"] == "limits"
+
+
+def test_submits_per_user_per_second_are_limited(limited: RunningAgent) -> None:
+    with Client(limited.url, timeout=20.0) as client:
+        scheduler = the(client, "scheduler", limited.agent)
+        outcomes: list[Any] = []
+        for _ in range(4):
+            try:
+                outcomes.append(call(client, scheduler, "SubmitJob", limited.agent,
+                                    Ad=job_ad(owner="someone"))["Id"])
+            except QueueFull as exc:
+                outcomes.append(exc)
+        refused = [o for o in outcomes if isinstance(o, QueueFull)]
+        assert refused, outcomes
+        assert "QMF_MAX_SUBMITS_PER_SECOND = 2" in refused[0].text and "retry in" in refused[0].text
+        assert isinstance(outcomes[0], str)  # the first of a burst passes
+        # other methods are not counted
+        call(client, scheduler, "GetJobAd", limited.agent, Id=outcomes[0])
+    lines = [line for line in limited.audit() if "action=scheduler.SubmitJob" in line]
+    assert any("result=QueueFull(65539)" in line for line in lines)
+    assert any(line.endswith("result=ok") for line in lines)
+
+
+def test_the_limits_are_checked_at_start(tmp_path: Path) -> None:
+    running = start_agent(tmp_path, "bad", "QMF_MAX_IN_FLIGHT = -1\n", wait=False)
+    assert running.proc.wait(timeout=60) == 1
+    assert "qmf-agent: error: access settings" in running.stderr()
+    assert "max_in_flight must be 0 (no limit) or positive" in running.stderr()
+    assert "Traceback" not in running.stderr()
