@@ -9,8 +9,8 @@ It is a small AMQP 1.0 router for the standard addressing profile:
   (a topic-binding filter with ``*``/``#`` patterns; no filter means all)
   matches the subject; ``console.request.agent_locate`` also goes to every
   agent served here;
-* any other address goes to the receiver(s) attached to it -- above all the
-  reply addresses handed out to peers' dynamic receivers.
+* any other address goes to the (first) receiver attached to it -- above
+  all the reply addresses handed out to peers' dynamic receivers.
 
 Unroutable messages are rejected with ``amqp:not-found`` (a client sees an
 error at once instead of a timeout).  Senders may use anonymous relay
