@@ -180,20 +180,25 @@ def test_watch_filters_events(qmf, agent, tmp_path):
 
     from console import Session
 
-    def later() -> None:
-        time.sleep(2)
+    stop = threading.Event()
+
+    def keep_submitting() -> None:
+        # until the watcher has what it needs: it may take a moment to subscribe
         with Session(agent.url) as s:
             (scheduler,) = s.getObjects(_class="scheduler")
-            for owner in ("nobody", "nobody"):
+            while not stop.wait(1.0):
                 scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
-                                  "Iwd": "/tmp", "Owner": owner})
+                                  "Iwd": "/tmp", "Owner": "nobody"})
 
-    t = threading.Thread(target=later)
+    t = threading.Thread(target=keep_submitting)
     t.start()
-    code, out, _ = qmf("--json", "watch", "--class", "JobSubmitted", "--owner", "nobody",
-                       "--constraint", 'Event == "JobSubmitted" && Owner == "nobody"',
-                       "--count", "2", "--for", "30")
-    t.join()
+    try:
+        code, out, _ = qmf("--json", "watch", "--class", "JobSubmitted", "--owner", "nobody",
+                           "--constraint", 'Event == "JobSubmitted" && Owner == "nobody"',
+                           "--count", "2", "--for", "60")
+    finally:
+        stop.set()
+        t.join()
     assert code == 0
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events] == ["JobSubmitted", "JobSubmitted"]

@@ -86,16 +86,17 @@ def test_fleet_monitor_sees_heartbeats_events_and_a_lost_agent(tmp_path):
     watched = AgentProcess(tmp_path / "fleet").start()
     try:
         monitor = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "fleet_monitor.py"), "--url", watched.url, "--for", "9"],
+            [sys.executable, str(EXAMPLES / "fleet_monitor.py"), "--url", watched.url, "--for", "15"],
             cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)
         from console import Session
 
         with Session(watched.url) as s:
             (scheduler,) = s.getObjects(_class="scheduler")
-            assert scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
-                                     "Iwd": "/tmp", "Owner": "nobody"}).status == 0
-        time.sleep(2)
+            for _ in range(5):  # the monitor needs a moment to start and subscribe
+                time.sleep(1)
+                assert scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
+                                         "Iwd": "/tmp", "Owner": "nobody"}).status == 0
+        time.sleep(1)
         watched.stop()
         out, err = monitor.communicate(timeout=30)
     finally:
