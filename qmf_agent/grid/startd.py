@@ -149,6 +149,8 @@ class Startd:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._accepting = True
+        #: the state of a slot with no job: Owner when START is plainly false
+        self._idle = self._idle_state()
         self._slots = self._make_slots()
 
     # --- slots -------------------------------------------------------------
@@ -167,9 +169,20 @@ class Startd:
         slots = {}
         for i in range(1, count + 1):
             slot = _Slot(i, cfg.host, cfg.cpus_per_slot, memory, disk)
+            slot.state = self._idle
             slot.ad = self._slot_ad(slot)
             slots[slot.name] = slot
         return slots
+
+    def _idle_state(self) -> str:
+        """``Owner`` when START is false whatever the job (HTCondor's owner
+        state: the machine is not available), else ``Unclaimed``."""
+        try:
+            value = classad.ExprTree(self.config.start).eval()
+        except ValueError:
+            log.error("START %r does not parse: slots stay in the Owner state", self.config.start)
+            return "Owner"
+        return "Owner" if value is False else "Unclaimed"
 
     def _slot_ad(self, slot: _Slot) -> classad.ClassAd:
         cfg = self.config
@@ -292,11 +305,19 @@ class Startd:
     def reconfig(self, config: Config) -> None:
         """Take new Start/Rank expressions and kill grace (the slot layout stays)."""
         fresh = SlotConfig.from_config(config)
+        moved = []
         with self._lock:
             self.config.start, self.config.rank = fresh.start, fresh.rank
             self.config.kill_grace = fresh.kill_grace
+            idle_state = self._idle = self._idle_state()
             for slot in self._slots.values():
-                slot.ad = self._slot_ad(slot)
+                if slot.state in ("Owner", "Unclaimed") and slot.state != idle_state:
+                    moved.append((slot.name, slot.state))
+                    self._set_state(slot, idle_state, "Idle", None, None)
+                else:
+                    slot.ad = self._slot_ad(slot)
+        for name, old in moved:
+            self._announce(name, old, idle_state, "Idle", None, None)
 
     def _wake(self) -> None:
         try:
@@ -349,8 +370,9 @@ class Startd:
             return
         with self._lock:
             slot_obj = self._slots[slot]
-            self._set_state(slot_obj, "Unclaimed", "Idle", None, None)
-        self._announce(slot, "Claimed", "Unclaimed", "Idle", None, None)
+            idle_state = self._idle
+            self._set_state(slot_obj, idle_state, "Idle", None, None)
+        self._announce(slot, "Claimed", idle_state, "Idle", None, None)
 
     def run_uid(self, owner: str) -> int:
         """The uid a job of *owner* runs as (Fetch reads only its files)."""

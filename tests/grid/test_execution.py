@@ -241,3 +241,22 @@ def test_user_log_records_the_life_of_a_job(jp, tmp_path):
     assert "\t(1) Normal termination (return value 2)" in text
     assert "\ttry again" in text
     assert text.count("...\n") == 6
+
+
+def test_start_false_puts_slots_in_owner_state_until_reconfig(tmp_path):
+    from qmf_agent.grid.config import Config
+
+    jp = JobPath(str(tmp_path / "state"), slots=1, start="false").start()
+    try:
+        assert jp.startd.slot_values("slot1@testhost")["State"] == "Owner"
+        jp.schedd.submit(job_ad(str(tmp_path)), 1, ROOT)
+        jp.negotiator.cycle()
+        assert jp.status("1.0") == JobStatus.IDLE
+        jp.startd.reconfig(Config.from_text("START = TRUE\nNUM_SLOTS = 1\n"))
+        assert jp.startd.slot_values("slot1@testhost")["State"] == "Unclaimed"
+        moves = [(e["From"], e["To"]) for e in jp.sink.named("SlotStateChanged")]
+        assert ("Owner", "Unclaimed") in moves
+        jp.negotiator.poke()
+        wait_for(lambda: jp.status("1.0") == JobStatus.COMPLETED)
+    finally:
+        jp.stop()
