@@ -20,14 +20,28 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from . import _match
-from ._ast import SCOPE_KEYWORDS, AttrRef, BinaryOp, ListExpr, Literal, Node, Paren, RecordExpr
+from ._ast import (
+    SCOPE_KEYWORDS,
+    AttrRef,
+    BinaryOp,
+    Conditional,
+    Elvis,
+    FunctionCall,
+    ListExpr,
+    Literal,
+    Node,
+    Paren,
+    RecordExpr,
+    Subscript,
+    UnaryOp,
+)
 from ._errors import ClassAdEvaluationError
-from ._eval import AdBase, evaluate, iter_refs, make_record, value_node
+from ._eval import AdBase, evaluate, make_record, value_node
 from ._mode import is_strict
-from ._ops import BINARY
+from ._ops import BINARY, UNARY, truth
 from ._parser import iter_new_ads, parse_expression
 from ._unparse import unparse, unparse_pretty, unparse_record_items
-from ._values import INT64_MAX, INT64_MIN, UNDEFINED, AbsTime, RelTime, Value
+from ._values import ERROR, INT64_MAX, INT64_MIN, UNDEFINED, AbsTime, RelTime, Value
 
 __all__ = ["ClassAd", "ExprTree", "to_python", "from_python"]
 
@@ -317,12 +331,15 @@ class ClassAd(AdBase, MutableMapping):
                 return _node_to_python(*found)
         return to_python(value)
 
-    def flatten(self, expr: ExprTree | str) -> ExprTree:
-        """*expr* with everything this ad defines substituted and folded;
-        references it cannot resolve stay as they are."""
-        node = _as_node(expr)
-        result = _flatten(node, self, set())
-        return ExprTree(result if isinstance(result, Node) else value_node(result))
+    def flatten(self, expr: ExprTree | str) -> Any:
+        """*expr* partially evaluated in this ad, as HTCondor's Flatten does:
+        references with a scalar value become that value, constant parts
+        fold, and what cannot be resolved stays.  A fully evaluated result
+        comes back as a Python value, anything else as an ExprTree."""
+        result = _flatten(_as_node(expr), self)
+        if isinstance(result, Node):
+            return ExprTree(result)
+        return to_python(result)
 
     def external_refs(self, expr: ExprTree | str) -> list[str]:
         """Attribute references in *expr* this ad does not define."""
@@ -427,38 +444,92 @@ def _lookup_local(ad: AdBase, lname: str) -> tuple[AdBase, Node] | None:
     return None
 
 
-def _flatten(node: Node, ad: AdBase, busy: set) -> Any:
+def _is_value(v: Any) -> bool:
+    return not isinstance(v, Node)
+
+
+def _flatten(node: Node, ad: AdBase) -> Any:
     """A value (internal representation) or a residual node."""
     t = node.__class__
     if t is Literal:
         return node.value  # type: ignore[attr-defined]
     if t is AttrRef:
-        ref: AttrRef = node  # type: ignore[assignment]
-        if ref.base is not None or ref.absolute:
+        # A reference whose value is a scalar is replaced by it; one that is
+        # undefined, a list or a record stays as written.
+        v = evaluate(node, ad, None)
+        if v is UNDEFINED or v.__class__ is tuple or isinstance(v, AdBase):
             return node
-        low = ref.name.lower()
-        found = _lookup_local(ad, low)
-        if found is None or (id(found[0]), low) in busy:
-            return node
-        busy.add((id(found[0]), low))
-        try:
-            return _flatten(found[1], found[0], busy)
-        finally:
-            busy.discard((id(found[0]), low))
-    if t is BinaryOp and node.op not in ("&&", "||"):  # type: ignore[attr-defined]
-        b: BinaryOp = node  # type: ignore[assignment]
-        left = _flatten(b.left, ad, busy)
-        right = _flatten(b.right, ad, busy)
-        if not isinstance(left, Node) and not isinstance(right, Node):
-            return BINARY[b.op](left, right)
-        return BinaryOp(b.op, _to_node(left), _to_node(right))
-    if t is ListExpr or t is RecordExpr:
-        return node
-    # Anything else: a value when every reference in it resolves here.
-    for ref in iter_refs(node):
-        if ref.base is not None or ref.absolute or isinstance(_flatten(ref, ad, busy), Node):
-            return node
-    return evaluate(node, ad, None)
+        return v
+    if t is Paren:
+        inner = _flatten(node.expr, ad)  # type: ignore[attr-defined]
+        return inner if _is_value(inner) else Paren(inner)
+    if t is UnaryOp:
+        u: UnaryOp = node  # type: ignore[assignment]
+        operand = _flatten(u.operand, ad)
+        return UNARY[u.op](operand) if _is_value(operand) else UnaryOp(u.op, operand)
+    if t is BinaryOp:
+        return _flatten_binary(node, ad)  # type: ignore[arg-type]
+    if t is Conditional:
+        c: Conditional = node  # type: ignore[assignment]
+        cond = _flatten(c.cond, ad)
+        if _is_value(cond):
+            v = truth(cond)
+            if v.__class__ is Value:
+                return v
+            return _flatten(c.then if v else c.else_, ad)
+        return Conditional(cond, _to_node(_flatten(c.then, ad)), _to_node(_flatten(c.else_, ad)))
+    if t is Elvis:
+        e: Elvis = node  # type: ignore[assignment]
+        left = _flatten(e.left, ad)
+        if _is_value(left):
+            return _flatten(e.right, ad) if left is UNDEFINED else left
+        return Elvis(left, _to_node(_flatten(e.right, ad)))
+    if t is Subscript:
+        sub: Subscript = node  # type: ignore[assignment]
+        base = _flatten(sub.base, ad)
+        index = _flatten(sub.index, ad)
+        if _is_value(base) and _is_value(index):
+            return evaluate(Subscript(value_node(base), value_node(index)), ad, None)
+        return Subscript(_to_node(base), _to_node(index))
+    if t is FunctionCall:
+        f: FunctionCall = node  # type: ignore[assignment]
+        args = [_flatten(a, ad) for a in f.args]
+        call = FunctionCall(f.name, [_to_node(a) for a in args])
+        if all(_is_value(a) for a in args):
+            return evaluate(call, ad, None)
+        return call
+    if t is ListExpr:
+        return ListExpr([_to_node(_flatten(i, ad)) for i in node.items])  # type: ignore[attr-defined]
+    return node  # a record literal stays as written
+
+
+def _flatten_binary(b: BinaryOp, ad: AdBase) -> Any:
+    op = b.op
+    left = _flatten(b.left, ad)
+    right = _flatten(b.right, ad)
+    lv, rv = _is_value(left), _is_value(right)
+    if lv and rv:
+        if op == "&&" or op == "||":
+            return _logic_values(op, left, right)
+        return BINARY[op](left, right)
+    if op == "&&" or op == "||":
+        decides = op == "||"  # true decides ||, false decides &&
+        if lv:
+            v = truth(left)
+            if v is decides or v is ERROR:
+                return v
+            if v is (not decides):
+                return right  # true && e is e; false || e is e
+        if rv and truth(right) is (not decides):
+            return left  # e && true is e; e || false is e
+    elif rv and (op == "+" or op == "*"):
+        # HTCondor puts the constant first in a commutative operation.
+        return BinaryOp(op, value_node(right), left)
+    return BinaryOp(op, _to_node(left), _to_node(right))
+
+
+def _logic_values(op: str, left: Any, right: Any) -> Any:
+    return evaluate(BinaryOp(op, value_node(left), value_node(right)), None, None)
 
 
 def _to_node(v: Any) -> Node:
@@ -466,25 +537,55 @@ def _to_node(v: Any) -> Node:
 
 
 def _refs(node: Node, ad: AdBase) -> tuple[set[str], set[str]]:
-    """(internal, external) reference names of *node*, following the
-    definitions of internal ones."""
+    """(internal, external) reference names of *node*, as HTCondor counts
+    them: a name the ad defines is internal and its definition is followed
+    (a nested record's is not); one it does not define is external; scoped
+    references to other ads are external under their full text."""
     internal: set[str] = set()
     external: set[str] = set()
     seen: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        for ref in iter_refs(n):
-            if ref.base is None and not ref.absolute:
-                low = ref.name.lower()
-                found = _lookup_local(ad, low)
-                if found is None:
-                    if low not in SCOPE_KEYWORDS:
-                        external.add(ref.name)
-                elif low not in seen:
-                    seen.add(low)
-                    internal.add(ref.name)
-                    stack.append(found[1])
-            elif ref.scope in ("target", "other"):
+    strict = is_strict()
+
+    def name_ref(name: str) -> None:
+        low = name.lower()
+        found = _lookup_local(ad, low)
+        if found is None:
+            if low not in SCOPE_KEYWORDS:
+                external.add(name)
+        elif low not in seen:
+            seen.add(low)
+            internal.add(name)
+            visit(found[1])
+
+    def visit(n: Node) -> None:
+        if n.__class__ is AttrRef:
+            ref: AttrRef = n
+            where = ref.scope
+            if where is None or where in ("self", "root", "toplevel") \
+                    or (where == "my" and not strict):
+                name_ref(ref.name)
+            elif isinstance(where, str):
                 external.add(unparse(ref))
+            elif not _select_in_record(ref, where):
+                visit(where)  # x.name: the reference is x
+            return
+        for child in n.children():
+            visit(child)
+
+    def _select_in_record(ref: AttrRef, base: Node) -> bool:
+        # c.d with c a record literal of this ad: c is internal, and only
+        # d's definition inside it is followed (HTCondor's behaviour).
+        if base.__class__ is not AttrRef or base.base is not None or base.absolute:
+            return False
+        found = _lookup_local(ad, base.name.lower())
+        if found is None or found[1].__class__ is not RecordExpr:
+            return False
+        internal.add(base.name)
+        low = ref.name.lower()
+        for name, definition in found[1].attrs:
+            if name.lower() == low:
+                visit(definition)
+        return True
+
+    visit(node)
     return internal, external

@@ -80,12 +80,23 @@ def _resolve(parser: Any, text: str, pos: int = 0) -> ParserType:
     return parser
 
 
+def _lines(text: str) -> list[str]:
+    """*text* split after each newline, the newlines kept."""
+    lines = text.split("\n")
+    out = [ln + "\n" for ln in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
 def _old_ads(text: str) -> Iterator[tuple[ClassAd, int]]:
     """Old-syntax ads separated by blank lines, with their end offsets."""
     ad: ClassAd | None = None
     broken = False  # HTCondor stops reading an ad at its first bad line
     offset = 0
-    for line in text.splitlines(keepends=True):
+    # Lines end at "\n" only: str.splitlines() would also break at \v, \f
+    # or U+0085, which old syntax writes raw inside strings.
+    for line in _lines(text):
         offset += len(line)
         stripped = line.strip()
         if not stripped:
@@ -143,7 +154,7 @@ def parse_one(source: str | IO[str] | Iterable[str],
     kind = _resolve(parser, text)
     if kind is ParserType.Old:
         # Blank lines do not end the ad here: everything is one ad.
-        text = "\n".join(ln for ln in text.splitlines() if ln.strip())
+        text = "".join(ln for ln in _lines(text) if ln.strip())
     ads = [ad for ad, _end in _READERS[kind](text)]
     if len(ads) == 1:
         return ads[0]

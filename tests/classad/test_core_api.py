@@ -135,8 +135,33 @@ def test_flatten_and_refs():
     ad = ClassAd("[a = 1; b = a + 1]")
     assert repr(ad.flatten(ExprTree("a + b + zz"))) == "3 + zz"
     assert repr(ad.flatten("TARGET.x > b")) == "TARGET.x > 2"
+    assert ad.flatten("a + b") == 3                   # fully evaluated: a value
     assert ad.external_refs("a + b + zz + TARGET.q") == ["TARGET.q", "zz"]
     assert ad.internalRefs(ExprTree("a + b + zz")) == ["a", "b"]
+
+
+@pytest.mark.parametrize(("expr", "flat", "external", "internal"), [
+    # HTCondor's Flatten: an undefined reference stays as written (b is not
+    # expanded), constants move first in + and *, true && e is e.
+    ("a + b + x + TARGET.y + c.d", "1 + b + x + TARGET.y + c.d", ["TARGET.y", "x"], ["a", "b", "c"]),
+    ("b * 2", "2 * b", ["x"], ["a", "b"]),
+    ("a ? b : x", "b", ["x"], ["a", "b"]),
+    ("strcat(s, x)", 'strcat("str",x)', ["x"], ["s"]),
+    ("l[0] + a", "1 + l[0]", [], ["a", "l"]),
+    ("(a + x) * 2", "2 * (1 + x)", ["x"], ["a"]),
+    ("isUndefined(x) && a == 1", "isUndefined(x)", ["x"], ["a"]),
+    ("{a, x}", "{ 1,x }", ["x"], ["a"]),
+    ("c", "c", ["x"], ["a", "b", "c"]),
+    ("c.e * a", 2, [], ["a", "c"]),
+    ("parent.a", "'parent'.a", ["'parent'.a"], []),
+    ("undefined + a", Value.Undefined, [], ["a"]),
+])
+def test_flatten_like_htcondor(expr, flat, external, internal):
+    ad = ClassAd('[a = 1; b = a + x; c = [d = b; e = 2]; s = "str"; l = {1, a}]')
+    result = ad.flatten(expr)
+    assert (repr(result) if isinstance(result, ExprTree) else result) == flat
+    assert ad.external_refs(expr) == external
+    assert ad.internal_refs(expr) == internal
 
 
 def test_printing():

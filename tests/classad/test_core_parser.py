@@ -348,3 +348,11 @@ def test_nothing_but_syntax_errors_escape():
 
 def test_parse_cache_returns_shared_nodes():
     assert parse_expression("a + 1") is parse_expression("a + 1")
+
+
+def test_old_syntax_lines_end_only_at_newlines():
+    ad = classad.ClassAd({"v": "vt\x0bff\x0c", "w": "nel\x85", "x": "rs\x1ex"})
+    back = classad.parse_one(ad.print_old(), classad.ParserType.Old)
+    assert dict(back.items()) == dict(ad.items())
+    crlf = list(classad.parse_ads("a = 1\r\nb = 2\r\n\r\nc = 3\r\n", classad.ParserType.Old))
+    assert [dict(a.items()) for a in crlf] == [{"a": 1, "b": 2}, {"c": 3}]
