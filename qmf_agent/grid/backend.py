@@ -12,13 +12,13 @@ report Slurm's nodes as slots, behind the same interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import classad
 
-__all__ = ["JobSpec", "ExitResult", "SlotView", "Backend", "ExitCallback"]
+__all__ = ["JobSpec", "ExitResult", "SlotView", "Backend", "ExitCallback", "SelfScheduling"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,30 @@ class Backend(Protocol):
     def start(self) -> None: ...
 
     def stop(self, mode: str = "graceful") -> None: ...
+
+
+class SelfScheduling(Backend, Protocol):
+    """An optional capability: a backend that places jobs itself (Slurm).
+
+    A backend with ``schedules_itself = True`` takes jobs at Submit, before
+    the schedd commits them, and our negotiator matches nothing for it.
+    Controls and SetAttribute reach it before the schedd commits them too,
+    so that its refusal (a QmfError) leaves the queue unchanged.  Each call
+    answers attributes to commit with the change: per proc for
+    :meth:`submit`, by job id for :meth:`control` and :meth:`edit`.
+    """
+
+    schedules_itself: bool
+
+    def submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]]) -> list[dict[str, Any]]:
+        """Take one cluster's procs (spec and ad); each proc's new attributes."""
+        ...
+
+    def control(self, action: str, jobs: Sequence[tuple[str, int]]) -> dict[str, dict[str, Any]]:
+        """Hold/release/remove/suspend/continue (job id, status) in the engine."""
+        ...
+
+    def edit(self, jobs: Sequence[tuple[str, int]], name: str,
+             value: Any) -> dict[str, dict[str, Any]]:
+        """A SetAttribute of *name* to the raw *value*, before the schedd commits it."""
+        ...

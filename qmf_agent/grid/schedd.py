@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import classad
 
@@ -38,7 +38,7 @@ from ..errors import (
     QmfError,
 )
 from .arguments import ArgumentError, parse_new_env, parse_old_env, split_new, split_old_args
-from .backend import Backend, ExitResult, JobSpec
+from .backend import Backend, ExitResult, JobSpec, SelfScheduling
 from .config import Config
 from .jobs import (
     UNMATCHED_UNIVERSES,
@@ -462,8 +462,8 @@ class Schedd:
             try:
                 with self.store.transaction() as txn:
                     txn.put_cluster(cid, raw_to_json(attrs))
-                    txn.put_procs((cid, p, raw_to_json(own[p]) if own[p] else None)
-                                  for p in range(count))
+                    txn.put_procs((cid, p, raw_to_json(given) if given else None)
+                                  for p, given in enumerate(own))
                     txn.set_meta("next_cluster", cid + 1)
                     if caller.request_id:
                         txn.remember_request(caller.request_id,
@@ -509,6 +509,7 @@ class Schedd:
         """
         if not getattr(self.backend, "schedules_itself", False):
             return [None] * count
+        backend = cast(SelfScheduling, self.backend)
         jobs = []
         for p in range(count):
             job = Job(cluster, p)
@@ -516,7 +517,7 @@ class Schedd:
                 jobs.append((self.spec(job), job.ad()))
             except ArgumentError as exc:
                 raise ParameterInvalid(f"job {job.id}: {exc}") from None
-        return list(self.backend.submit(jobs))
+        return list(backend.submit(jobs))
 
     def _owner_for(self, attrs: dict[str, Any], caller: Caller) -> None:
         given = attrs.get("Owner")
