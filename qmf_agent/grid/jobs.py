@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import enum
 import socket
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -182,6 +184,11 @@ def build_ad(
 
 _HOST = socket.getfqdn()
 
+#: how many clusters keep their parsed ad (see :meth:`Cluster.ad`)
+AD_CACHE_SIZE = 4096
+_recent: OrderedDict[int, Cluster] = OrderedDict()
+_recent_lock = threading.Lock()
+
 
 class Cluster:
     """The attributes shared by every proc of one submit."""
@@ -198,10 +205,21 @@ class Cluster:
         self._ad: classad.ClassAd | None = None
 
     def ad(self) -> classad.ClassAd:
-        """The cluster ad, built on first use and kept (one per cluster)."""
-        if self._ad is None:
-            self._ad = build_ad(self.attrs)
-        return self._ad
+        """The cluster ad, built on first use and kept while recently used.
+
+        Kept for the most recent :data:`AD_CACHE_SIZE` clusters only: a
+        constraint query over a queue of 100,000 single-job clusters must
+        not leave 100,000 parsed ads (~2 KB each) behind.
+        """
+        ad = self._ad
+        if ad is None:
+            ad = self._ad = build_ad(self.attrs)
+            with _recent_lock:
+                _recent[id(self)] = self
+                if len(_recent) > AD_CACHE_SIZE:
+                    _, oldest = _recent.popitem(last=False)
+                    oldest._ad = None
+        return ad
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         self.attrs = attrs
