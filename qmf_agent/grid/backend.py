@@ -133,3 +133,30 @@ class SelfScheduling(Backend, Protocol):
              value: Any) -> dict[str, dict[str, Any]]:
         """A SetAttribute of *name* to the raw *value*, before the schedd commits it."""
         ...
+
+
+class SelfSchedulingBackend(Backend, Protocol):
+    """A backend that places jobs itself (Slurm): ``schedules_itself = True``.
+
+    The negotiator matches nothing for it; the schedd hands it each
+    Submit's procs *before* committing (a refusal fails the Submit with
+    nothing queued) and asks it first about every action and attribute
+    change, committing whatever attributes it answers along with the
+    change (e.g. a new Slurm job id).
+    """
+
+    schedules_itself: bool
+
+    def submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]],
+               held: bool | None = None) -> list[dict[str, Any]]:
+        """Take the procs of one cluster; each proc's own new attributes."""
+        ...
+
+    def control(self, action: str, jobs: Sequence[tuple[str, int]]) -> dict[str, dict[str, Any]]:
+        """Do hold/release/remove/suspend/continue for (id, status) pairs first."""
+        ...
+
+    def edit(self, jobs: Sequence[tuple[str, int]], name: str,
+             value: Any) -> dict[str, dict[str, Any]]:
+        """Carry a SetAttribute/Edit to the backend first."""
+        ...
