@@ -285,10 +285,16 @@ class Peer(Handler):
             self._up()
 
     def _up(self) -> None:
+        """Connected with every receiver attached: flush what waited.
+
+        ``ready`` is set first so the flushed messages go out instead of
+        queueing again; other threads' sends still come after them, since
+        they reach this thread through the same queue.
+        """
+        self.ready.set()
         pending, self._pending = self._pending, collections.deque()
         for route, data, logical, on_refused in pending:
             self._send(route, data, logical, on_refused)
-        self.ready.set()
 
     def _lost(self, why: str) -> None:
         if self._conn is None:

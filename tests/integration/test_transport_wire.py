@@ -342,3 +342,22 @@ def test_subscribing_from_a_callback_does_not_block_the_client(listener: DirectL
         listener.send(Message(body=2, address="qmf.default.topic", subject="b.y"))
         wait_for(lambda: "b.y" in got)
         assert time.monotonic() - start < 4.0  # not the 5 s subscribe timeout
+
+
+def test_messages_sent_before_the_link_is_up_are_delivered(listener: DirectListener) -> None:
+    from qmf_agent.protocol import Route
+    from qmf_agent.transport import BrokerLink
+
+    got: list[Message] = []
+    with Client(listener.url) as client:
+        client.subscribe("early.#", got.append)
+        link = BrokerLink(listener.url)
+        try:
+            for n in range(3):  # queued: the link is not even started
+                link.send(Message(body=n, address="qmf.default.topic", subject="early.bird"))
+            link.start(5.0)
+            wait_for(lambda: len(got) == 3)
+            assert [m.body for m in got] == [0, 1, 2] and link.profile == "standard"
+            assert Route("qmf.default.topic", "early.bird") == Route(got[0].address, got[0].subject)
+        finally:
+            link.stop()
