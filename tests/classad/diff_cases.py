@@ -158,6 +158,61 @@ def precedence(mode: str) -> list[Case]:
     return out
 
 
+_RAND_LEAVES = _LEAVES + [
+    '"Abc"', '"10"', "9223372036854775807", "-0.0", "1e308", "relTime(60)", 'absTime("2020-01-01T00:00:00Z")',
+    "TARGET.k", "TARGET.Memory", "MY.x", "Memory", "k", "r", "l", "{}", "{[a = 1], [a = 2]}", "r.b", "nope",
+]
+_RAND_FUNCTIONS = [
+    ("strcat", 1, 3), ("size", 1, 1), ("int", 1, 1), ("real", 1, 1), ("string", 1, 1), ("bool", 1, 1),
+    ("floor", 1, 1), ("ceiling", 1, 1), ("round", 1, 1), ("pow", 2, 2), ("quantize", 2, 2),
+    ("member", 2, 2), ("identicalMember", 2, 2), ("ifThenElse", 3, 3), ("isUndefined", 1, 1),
+    ("isError", 1, 1), ("isString", 1, 1), ("isInteger", 1, 1), ("isReal", 1, 1), ("isBoolean", 1, 1),
+    ("isList", 1, 1), ("isClassAd", 1, 1), ("toUpper", 1, 1), ("toLower", 1, 1), ("substr", 2, 3),
+    ("strcmp", 2, 2), ("stricmp", 2, 2), ("sum", 1, 1), ("avg", 1, 1), ("min", 1, 1), ("max", 1, 1),
+    ("join", 1, 3), ("split", 1, 2), ("regexp", 2, 3), ("stringListMember", 2, 3), ("stringListSize", 1, 2),
+    ("anyCompare", 3, 3), ("allCompare", 3, 3), ("eval", 1, 1), ("unparse", 1, 1), ("versioncmp", 2, 2),
+    ("splitUserName", 1, 1), ("interval", 1, 1), ("relTime", 1, 1), ("absTime", 1, 2), ("formatTime", 2, 2),
+    ("stringListsIntersect", 2, 2), ("evalInEachContext", 2, 2), ("countMatches", 2, 2),
+]
+_RAND_SCOPE = ('[x = 5; y = 2.0; s = "str"; l = {1, 2, 3}; r = [a = 7; b = "q"]; Memory = 100; '
+               'z = x * 2; w = TARGET.k + 1; c1 = c2; c2 = c1]')
+_RAND_TARGET = '[k = 3; Memory = 2048; x = "target x"; nope = 1]'
+
+
+def _rand_expr(rng: random.Random, depth: int) -> str:
+    if depth == 0 or rng.random() < 0.2:
+        return rng.choice(_RAND_LEAVES)
+    kind = rng.random()
+    if kind < 0.35:
+        name, lo, hi = rng.choice(_RAND_FUNCTIONS)
+        args = [_rand_expr(rng, depth - 1) for _ in range(rng.randint(lo, hi))]
+        if name in ("anyCompare", "allCompare"):
+            args[0] = rng.choice(['"<"', '"=="', '"is"', '"!="', '">="'])
+        return f"{name}({', '.join(args)})"
+    if kind < 0.7:
+        return f"{_rand_expr(rng, depth - 1)} {rng.choice(BINARY)} {_rand_expr(rng, depth - 1)}"
+    if kind < 0.78:
+        return f"{rng.choice(UNARY)}{_rand_expr(rng, depth - 1)}"
+    if kind < 0.86:
+        return f"({_rand_expr(rng, depth - 1)} ? {_rand_expr(rng, depth - 1)} : {_rand_expr(rng, depth - 1)})"
+    if kind < 0.93:
+        return "{" + ", ".join(_rand_expr(rng, depth - 1) for _ in range(rng.randint(0, 3))) + "}"
+    return f"({_rand_expr(rng, depth - 1)})[{_rand_expr(rng, depth - 1)}]"
+
+
+def randomised(mode: str) -> list[Case]:
+    """Seeded random expressions over functions, operators and every value
+    type, evaluated with a scope and a target (compat fallback included)."""
+    rng = random.Random(31337 if mode == "compat" else 31338)
+    n = 1200 if mode == "compat" else 300
+    out: dict[str, Case] = {}
+    for _ in range(n):
+        text = _rand_expr(rng, 3)
+        case = _expr("rand", mode, text, scope=_RAND_SCOPE, target=_RAND_TARGET)
+        out.setdefault(case["id"], case)
+    return list(out.values())
+
+
 # ------------------------------------------------------------------ built-in functions
 
 #: Per function: example argument lists (texts).  The first is the "good"
@@ -477,6 +532,25 @@ def parsing(mode: str) -> list[Case]:
     return out
 
 
+_OLD_SEED = ('MyType = "Job"\nOwner = "alice"\nArgs = "a \\"b\\" c\\d"\nRequirements = (TARGET.Memory >= 1024) '
+             '&& (Arch == "X86_64")\nRank = -1.5e3\nL = {1, [x = 2]}\n\nB = 2\n')
+_JSON_SEED = ('{"a": 1, "b": "\\/Expr(1 + x)\\/", "c": [1, {"d": null}], "e": 2.5, "f": true, '
+              '"g": "s\\n\\t\\u0041"}')
+
+
+def mutated_texts(mode: str) -> list[Case]:
+    """Seeded mutations of an old-syntax ad and a JSON ad: what each parser
+    accepts, drops (old syntax is lenient) or rejects."""
+    rng = random.Random(2718 if mode == "compat" else 2719)
+    n = 150 if mode == "compat" else 40
+    out: dict[str, Case] = {}
+    for parser, seed in (("old", _OLD_SEED), ("json", _JSON_SEED)):
+        for t in [seed] + _mutations(rng, seed, n):
+            cid = f"mutate:{mode}:{parser} {t!r}"
+            out.setdefault(cid, {"id": cid, "op": "parse", "mode": mode, "text": t, "parser": parser})
+    return list(out.values())
+
+
 # ------------------------------------------------------------------ round trips
 
 _RT_VALUES = [
@@ -599,7 +673,8 @@ def api(mode: str) -> list[Case]:
 
 GROUPS = {
     "ops": ops, "prec": precedence, "fn": builtins, "scope": scoping, "match": matching,
-    "parse": parsing, "rt": roundtrips, "htc": htcondor, "api": api,
+    "parse": parsing, "rt": roundtrips, "htc": htcondor, "api": api, "rand": randomised,
+    "mutate": mutated_texts,
 }
 
 
