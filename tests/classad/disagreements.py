@@ -47,6 +47,9 @@ def main() -> None:
         "Each entry: case id (group:mode:expression), then the fields where our",
         "result differs from classad2 (HTCondor 25.14.1).",
         "",
+        "docs/classad.md: the sections `## Conformance` and `## Deviations from HTCondor 25`",
+        "are kept by the tests engineer (with these figures); please edit around them.",
+        "",
         f"Cases: {len(cases)}; agreeing: {agree} ({100.0 * agree / len(cases):.2f}%); "
         f"named deviations (behaving as documented): {deviating}; disagreeing: {len(failures)}.",
         "",
