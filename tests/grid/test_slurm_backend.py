@@ -481,3 +481,24 @@ def test_jobs_gone_from_squeue_come_from_the_completion_log_or_are_removed(
     finally:
         again.stop("fast")
         again.close()
+
+
+def test_jobs_queued_under_the_local_backend_go_to_slurm(tmp_path: Path) -> None:
+    conf = tmp_path / "local.conf"
+    conf.write_text(f"SCHEDD_NAME = {NAME}\n")
+    local = Grid(Config(conf), tmp_path / "state", Sink(), "local")
+    try:
+        ids = submit(local, tmp_path, "-c 'echo $CONDOR_ID > o$CONDOR_ID'", count=2, JobStatus=5)
+    finally:
+        local.close()
+    g, _ = make_grid(tmp_path)
+    g.start()
+    try:
+        wait_for(lambda: all(g.schedd.get_ad(i).get("SlurmJobId") for i in ids))
+        g.schedd.act("release", ROOT, ids=ids)
+        for job_id in ids:
+            assert wait_for(lambda j=job_id: finished(g, j))["ExitCode"] == 0
+            assert (tmp_path / f"o{job_id}").read_text() == f"{job_id}\n"
+    finally:
+        g.stop("fast")
+        g.close()

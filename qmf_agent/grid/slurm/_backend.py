@@ -201,6 +201,7 @@ class SlurmBackend:
         self._status = "not polled yet"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._orphans = False
         self.polls = 0
 
     # --- wiring ----------------------------------------------------------
@@ -208,16 +209,44 @@ class SlurmBackend:
     def attach_queue(self, schedd: Any) -> None:
         """Follow the jobs of *schedd* (called once, after its recovery)."""
         self._schedd = schedd
-        orphans = 0
         for job in schedd.jobs():
             slurm_id = job.get("SlurmJobId")
             if type(slurm_id) is str and slurm_id:
                 self._track(job.id, slurm_id, 0.0, None)
             elif job.status in (JobStatus.IDLE, JobStatus.HELD):
-                orphans += 1
-        if orphans:
-            log.warning("%d queued jobs have no Slurm job (queued under another backend); "
-                        "Slurm will not run them: remove and submit them again", orphans)
+                self._orphans = True
+
+    def _adopt_orphans(self) -> None:
+        """Give queued jobs without a Slurm job (queued under another backend) one.
+
+        Done once Slurm answers, one ``sbatch`` per cluster; each job's new
+        ``SlurmJobId`` is committed as an attribute change.  A refusal is
+        logged and tried again at the next poll.
+        """
+        schedd = self._schedd
+        with schedd.lock:
+            clusters: dict[int, list[Any]] = {}
+            for job in schedd.jobs():
+                if (job.status in (JobStatus.IDLE, JobStatus.HELD) and not job.get("SlurmJobId")
+                        and self.slurm_id(job.id) is None):
+                    clusters.setdefault(job.cluster.id, []).append(job)
+            for jobs in clusters.values():
+                try:
+                    items = [(schedd.spec(job), job.ad()) for job in jobs]
+                    given = self.submit(items)
+                except (ValueError, SchedulerError, ParameterInvalid) as exc:
+                    log.error("cannot hand jobs %s... queued under another backend to Slurm: %s",
+                              jobs[0].id, exc)
+                    return
+                self._observing.on = True
+                try:
+                    for job, attrs in zip(jobs, given):
+                        schedd.edit(self._caller, "SlurmJobId",
+                                    classad.quote(attrs["SlurmJobId"]), ids=[job.id])
+                finally:
+                    self._observing.on = False
+                log.info("handed %d jobs queued under another backend to Slurm", len(jobs))
+        self._orphans = False
 
     def set_exit_callback(self, callback: ExitCallback) -> None:
         self._callback = callback
@@ -585,6 +614,8 @@ class SlurmBackend:
         self._set_status("up")
         self.polls += 1
         if self._schedd is not None:
+            if self._orphans:
+                self._adopt_orphans()
             self._apply(rows, started)
 
     def _apply(self, rows: list[JobRow], listed_at: float) -> None:
