@@ -112,9 +112,24 @@ def _put(out: bytearray, value: Any, memo: dict[int, tuple[int, int]]) -> None:
             return
         start = len(out)
         out += b"\xd1\x00\x00\x00\x00" + _I(2 * len(value))
+        strings = _str_cache
         for k, v in value.items():
-            _put(out, k, memo)
-            _put(out, v, memo)
+            # Inline the common members (string keys, string and int
+            # values): a call per member is most of an encoder's cost.
+            if type(k) is str:
+                cached = strings.get(k)
+                out += cached if cached is not None else _enc_str(k)
+            else:
+                _put(out, k, memo)
+            kind = type(v)
+            if kind is str:
+                cached = strings.get(v)
+                out += cached if cached is not None else _enc_str(v)
+            elif kind is int:
+                small = _SMALL_INTS.get(v)
+                out += small if small is not None else _enc_int(v)
+            else:
+                _put(out, v, memo)
         _pack_size_into(out, start + 1, len(out) - start - 5)
         memo[key] = (start, len(out))
     elif kind is list or kind is tuple:
