@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from qmf_testing import free_port
 
 from qmf_agent.__main__ import _advertised_url, _security, build_parser, main
 from qmf_agent.grid.config import Config, ConfigError
