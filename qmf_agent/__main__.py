@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import queue
 import signal
@@ -189,13 +190,14 @@ def _max_message_size(config: Config) -> int:
 
 def _open_audit_log(config: Config, state_dir: Path) -> logging.Handler | None:
     """Write the audit lines to ``QMF_AUDIT_LOG`` (relative: in the state
-    directory), and only there: one line per request would drown stderr."""
+    directory), and only there: one line per request would drown stderr.
+    The file is reopened when logrotate moves it away."""
     name = (config.get("QMF_AUDIT_LOG") or "").strip()
     if not name:
         return None
     path = state_dir / Path(name).expanduser()
     try:
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler: logging.Handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
     except OSError as exc:
         raise OSError(f"QMF_AUDIT_LOG: cannot open {path}: {exc.strerror or exc}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
