@@ -219,6 +219,8 @@ def test_hold_of_a_running_job_requeues_it_held(grid: tuple[Grid, Sink, Path]) -
     call(g, job_id, "Hold")
     assert status(g, job_id) == JobStatus.HELD
     assert wait_for(lambda: slurm_row(slurm_id)[0] == "PENDING")
+    # the run's end is recorded (its wall time), the job stays held
+    wait_for(lambda: g.schedd.get_ad(job_id)["RemoteWallClockTime"] > 0)
     time.sleep(0.6)
     assert status(g, job_id) == JobStatus.HELD
     call(g, job_id, "Remove")
@@ -300,6 +302,20 @@ def test_scancel_behind_the_agents_back_is_recorded_as_removed(
         assert done["JobStatus"] == JobStatus.REMOVED
         assert "cancelled outside the agent (scancel)" in done["RemoveReason"]
         assert "scancel" in sink.named("JobRemoved", job_id)[0]["Reason"]
+
+
+def test_requeuehold_of_a_running_job_behind_the_agents_back(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, sink, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'sleep 60'")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    slurm("scontrol", "requeuehold", slurm_id)
+    wait_for(lambda: status(g, job_id) == JobStatus.HELD)
+    wait_for(lambda: g.schedd.get_ad(job_id)["RemoteWallClockTime"] > 0)
+    time.sleep(0.6)
+    assert status(g, job_id) == JobStatus.HELD
+    assert "held in Slurm" in sink.named("JobHeld", job_id)[0]["Reason"]
 
 
 def test_hold_behind_the_agents_back_is_observed(grid: tuple[Grid, Sink, Path]) -> None:

@@ -122,6 +122,7 @@ class _Tracked:
     missing: int = 0        # successive listings without it
     waited: int = 0         # polls spent waiting for its completion record
     final: bool = False     # its end has been recorded: later rows change nothing
+    run_start: float | None = None   # when the run Slurm is running began
 
 
 @dataclass(frozen=True)
@@ -673,6 +674,18 @@ class SlurmBackend:
         """The steps that bring our job from *status* to what Slurm says."""
         kind, job_id = view.kind, t.job_id
         node = view.node or self._first_node()
+        if kind in ("running", "suspended"):
+            t.run_start = t.run_start or view.start or time.time()
+        elif kind in ("idle", "held") and t.run_start is not None:
+            # the run ended without the job ending: requeued, or held by requeuehold
+            # (the hold is recorded first, so the schedd takes this as a run ended
+            # after a hold)
+            if status in _ACTIVE and kind == "idle":
+                plan.exits.append(ExitResult(job_id, t.run_start, time.time(),
+                                             error=f"requeued by Slurm ({view.reason})"))
+            elif status in _ACTIVE or status == JobStatus.HELD:
+                plan.exits.append(ExitResult(job_id, t.run_start, time.time(), killed=True))
+            t.run_start = None
         if status == JobStatus.REMOVED:
             if kind not in ("idle", "held", "running", "suspended"):
                 plan.exits.append(self._killed(t, view))
@@ -698,15 +711,10 @@ class SlurmBackend:
         if kind == "idle":
             if status == JobStatus.HELD:
                 plan.release.append((job_id, "released in Slurm"))
-            elif status in _ACTIVE:
-                plan.exits.append(ExitResult(job_id, view.start or time.time(), time.time(),
-                                             error=f"requeued by Slurm ({view.reason})"))
             return
         if kind == "held":
             if status != JobStatus.HELD:
                 plan.acts.append(("hold", job_id, f"held in Slurm ({view.reason or view.state})"))
-                if status in _ACTIVE:
-                    plan.exits.append(self._killed(t, view))
             return
         # cancelled, ended abnormally, or vanished: the job is removed, with the reason
         if kind == "cancelled":
