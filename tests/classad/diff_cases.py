@@ -448,6 +448,7 @@ PARSE_EXPRS = [
     "a .b", "1.a", "1 .a", "\"s\".a", "TARGET.Memory >= RequestMemory && MY.x", "1 ]",
     "1] [x", "1; y = 2", "$(X)", "@", "#", "a = 1", "`a`", "'unterminated", "\"unterminated",
     "\"line\nbreak\"", "\"tab\there\"", "'a\\'b'", "'a\\nb'", "''",
+    "x ?: -y", "x ?: -1", "x ?: !y", "x ?: (-y)", "x ?: y ?: -z", '-"a"', "- -x", "-x ?: y",
 ]
 
 PARSE_ADS_NEW = [

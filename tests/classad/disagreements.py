@@ -68,7 +68,7 @@ def main() -> None:
         lines.append("```")
     with open(_OUT, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
-    print(lines[6])
+    print(next(line for line in lines if line.startswith("Cases:")))
 
 
 if __name__ == "__main__":

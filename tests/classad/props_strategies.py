@@ -64,9 +64,17 @@ _FUNCTIONS = ["strcat", "size", "int", "real", "string", "floor", "member", "ifT
               "isUndefined", "toUpper", "substr", "sum", "max", "regexp", "pow", "join"]
 
 
+def _binary(a: str, op: str, b: str) -> str:
+    # HTCondor's grammar takes no unary operator right after "?:"
+    # (`x ?: -y` is a syntax error there, and in ours).
+    if op == "?:" and b[:1] in "-+!~":
+        b = f"({b})"
+    return f"{a} {op} {b}"
+
+
 def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
-        st.builds(lambda a, op, b: f"{a} {op} {b}", children, st.sampled_from(_BINARY), children),
+        st.builds(_binary, children, st.sampled_from(_BINARY), children),
         st.builds(lambda op, a: f"{op}{a}", st.sampled_from(["-", "+", "!", "~", "- "]), children),
         st.builds(lambda c, a, b: f"{c} ? {a} : {b}", children, children, children),
         children.map(lambda a: f"({a})"),
