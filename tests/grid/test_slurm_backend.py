@@ -9,7 +9,10 @@ bounded polls for a condition, never timing assertions.
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -518,3 +521,19 @@ def test_jobs_queued_under_the_local_backend_go_to_slurm(tmp_path: Path) -> None
     finally:
         g.stop("fast")
         g.close()
+
+
+def test_job_runs_as_its_owner(grid: tuple[Grid, Sink, Path]) -> None:
+    users = [p for p in pwd.getpwall() if 1000 <= p.pw_uid < 60000 and p.pw_name != "slurm"]
+    if os.geteuid() != 0 or not users:
+        pytest.skip("needs root and an ordinary user account")
+    user = users[0]
+    g, _, _ = grid
+    with tempfile.TemporaryDirectory(dir="/tmp") as where:   # a place the user can reach
+        iwd = Path(where)
+        iwd.chmod(0o777)
+        [job_id] = submit(g, iwd, "-c 'id -u; id -g'", Owner=user.pw_name, Out="who.txt")
+        done = wait_for(lambda: finished(g, job_id))
+        assert done["ExitCode"] == 0 and done["Owner"] == user.pw_name
+        assert (iwd / "who.txt").read_text().split() == [str(user.pw_uid), str(user.pw_gid)]
+        assert (iwd / "who.txt").stat().st_uid == user.pw_uid
