@@ -315,8 +315,12 @@ class Peer(Handler):
     def on_transport_error(self, event: Any) -> None:
         cond = event.transport.condition
         self.error = f"{cond.name}: {cond.description}" if cond else "transport error"
-        if cond is not None and cond.name == "amqp:unauthorized-access" and not self.connects:
-            # Wrong credentials will not get better by retrying: give up at once.
+        refusal = cond is not None and (
+            cond.name == "amqp:unauthorized-access" or "SSL" in (cond.description or "")
+        )
+        if refusal and not self.connects:
+            # Wrong credentials or certificates will not get better by
+            # retrying: give up at once.
             self.refused = True
             self._stopping = True
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 import uuid
 import weakref
@@ -74,12 +75,24 @@ def parse_listen(listen: str) -> tuple[str, int, bool]:
     return host.strip("[]"), int(port_text), tls
 
 
+_CN = re.compile(r"(?:^|,)\s*CN=((?:\\.|[^,\\])+)")
+
+
 def _identity(connection: Connection) -> str | None:
-    """The authenticated user of *connection*, None when anonymous."""
+    """The authenticated user of *connection*, None when anonymous.
+
+    A SASL login is ``user@realm``; a client certificate (SASL EXTERNAL)
+    is its subject's common name (``CN=carol,O=...`` is ``carol``), so
+    ``QMF_ADMINS`` can name certificate users as plainly as others.
+    """
     transport = connection.transport
     user = transport.user if transport is not None else None
     if not user or user.lower() == "anonymous":
         return None
+    if transport.sasl().mech == "EXTERNAL":
+        match = _CN.search(user)
+        if match:
+            return match.group(1).replace("\\", "")
     return str(user)
 
 

@@ -361,3 +361,38 @@ def test_messages_sent_before_the_link_is_up_are_delivered(listener: DirectListe
             assert Route("qmf.default.topic", "early.bird") == Route(got[0].address, got[0].subject)
         finally:
             link.stop()
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def test_client_certificates_identify_their_common_name(tmp_path: Path, unused_port: int) -> None:
+    """Mutual TLS (SASL EXTERNAL): the caller is the certificate's CN; a
+    console without a certificate is refused at once."""
+    d = str(tmp_path) + "/"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+             "-keyout", d + "ca.key", "-out", d + "ca.pem")
+    for name, subject in (("srv", "/CN=localhost"), ("carol", "/CN=carol/O=Example")):
+        _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                 "-addext", "subjectAltName=DNS:localhost",
+                 "-keyout", d + f"{name}.key", "-out", d + f"{name}.csr")
+        _openssl("x509", "-req", "-in", d + f"{name}.csr", "-CA", d + "ca.pem", "-CAkey",
+                 d + "ca.key", "-CAcreateserial", "-days", "1", "-copy_extensions", "copy",
+                 "-out", d + f"{name}.pem")
+    lst = DirectListener(f"amqps://127.0.0.1:{unused_port}", security=Security(
+        cert_file=d + "srv.pem", key_file=d + "srv.key", ca_file=d + "ca.pem"))
+    lst.start()
+    seen = _responder(lst)
+    try:
+        carol = Security(ca_file=d + "ca.pem", cert_file=d + "carol.pem", key_file=d + "carol.key")
+        with Client(f"amqps://localhost:{unused_port}", security=carol) as client:
+            client.request(Message(body=1, user_id="root"), agent=NAME)
+        assert seen[-1].user_id == "carol"
+        start = time.monotonic()
+        with pytest.raises(TransportError, match="certificate required"):
+            Client(f"amqps://localhost:{unused_port}", timeout=5.0,
+                   security=Security(ca_file=d + "ca.pem"))
+        assert time.monotonic() - start < 4.0  # refused at once, not after the timeout
+    finally:
+        lst.stop()
