@@ -19,16 +19,15 @@ Every closure has the signature ``f(scope, target, busy)``:
             circular reference yields UNDEFINED (HTCondor 25's behaviour).
 
 Evaluation never raises for a language-level problem; those are values
-(UNDEFINED, ERROR).
+(UNDEFINED, ERROR).  Name resolution lives in :mod:`classad._scope`,
+function calls in :mod:`classad._special`.
 """
 
 from __future__ import annotations
 
 import logging
 import operator
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -46,20 +45,34 @@ from ._ast import (
     Subscript,
     UnaryOp,
 )
-from ._mode import _state as _mode_state
 from ._ops import BINARY, UNARY, casefold_ascii, truth
-from ._values import ERROR, UNDEFINED, AbsTime, Record, RelTime, Value
+from ._scope import (
+    _TARGET_NAMES,
+    AdBase,
+    _eval_found,
+    _in_target,
+    _keyword_scope,
+    _root,
+    _select,
+    _subscript,
+    attribute_value,
+    make_record,
+    resolve_name,
+    value_node,
+)
+from ._special import SPECIAL_FUNCTIONS, call_builtin, iter_refs
+from ._values import ERROR, UNDEFINED, Value
 
+# AdBase, make_record, value_node and iter_refs are re-exported: the rest of
+# the package meets the evaluator here.
 __all__ = [
     "AdBase",
     "compile_node",
     "evaluate",
     "evaluate_reference",
-    "attribute_value",
     "make_record",
     "value_node",
     "iter_refs",
-    "SPECIAL_FUNCTIONS",
     "Fn",
 ]
 
@@ -68,472 +81,12 @@ _log = logging.getLogger(__name__)
 #: A compiled expression: ``fn(scope, target, busy) -> value``.
 Fn = Callable[[Any, Any, set], Any]
 
-_TARGET_NAMES = frozenset({"target", "other"})
-
-#: Attribute references followed inside one another before giving ERROR;
-#: each costs several Python frames, and the stack is finite.
-MAX_REFERENCE_DEPTH = 100
-
-#: lower-case attribute name -> the first spelling this process has seen.
-SPELLINGS: dict[str, str] = {}
-_intern = sys.intern
-
-
-class AdBase(Record):
-    """Attribute storage and scoping: what the evaluator needs of an ad.
-
-    ``_exprs`` maps lower-case names (interned, so a thousand job ads share
-    one copy of each key) to nodes.  Spellings live in the process-wide
-    :data:`SPELLINGS` table (the first spelling seen of each name); an ad
-    whose own first spelling differs keeps it in ``_names``, which is None
-    for almost every ad - this halves the memory of a job ad.  ``_chain``
-    is a chained parent ad (storage fall-through: a proc ad over its cluster
-    ad); ``_lexparent`` the enclosing ad of a nested record (what
-    ``parent.x`` and unscoped names climb to).  The public
-    :class:`classad.ClassAd` adds the Python API.
-    """
-
-    __slots__ = ("_exprs", "_names", "_chain", "_lexparent", "_detached", "__weakref__")
-
-    def __init__(self) -> None:
-        self._exprs: dict[str, Node] = {}
-        self._names: dict[str, str] | None = None
-        self._chain: AdBase | None = None
-        self._lexparent: AdBase | None = None
-        # HTCondor quirk: a record taken out of a record by subscript
-        # (``ad["b"]``) answers UNDEFINED to ``.attr`` (but not to ``["attr"]``).
-        self._detached = False
-
-    def _set_node(self, name: str, node: Node) -> None:
-        """Store *node* under *name*; a later spelling never replaces the first."""
-        low = name.lower()
-        exprs = self._exprs
-        if low not in exprs:
-            low = _intern(low)
-            if SPELLINGS.setdefault(low, name) != name:
-                if self._names is None:
-                    self._names = {}
-                self._names[low] = name
-        exprs[low] = node
-
-    def _drop(self, low: str) -> None:
-        del self._exprs[low]
-        if self._names is not None:
-            self._names.pop(low, None)
-
-    def _spelling(self, low: str) -> str:
-        names = self._names
-        if names is not None:
-            name = names.get(low)
-            if name is not None:
-                return name
-        return SPELLINGS[low]
-
-    # -- what built-in functions use (classad._values.Record) ---------------
-
-    def __len__(self) -> int:
-        return len(self._all_names())
-
-    def attribute_names(self) -> list[str]:
-        return list(self._all_names().values())
-
-    def evaluate_attribute(self, name: str) -> Any:
-        node = self._find(name.lower())
-        if node is None:
-            return UNDEFINED
-        return evaluate(node, self, None, {(id(self), name.lower())})
-
-    def _all_names(self) -> dict[str, str]:
-        """lower-case name -> spelling over this ad and its chain."""
-        merged = {} if self._chain is None else self._chain._all_names()
-        for low in self._exprs:
-            merged[low] = self._spelling(low)
-        return merged
-
-    def _find(self, lname: str) -> Node | None:
-        """The node for *lname* here or in the chained parents."""
-        a: AdBase | None = self
-        while a is not None:
-            n = a._exprs.get(lname)
-            if n is not None:
-                return n
-            a = a._chain
-        return None
-
-
-# --- attribute resolution (shared by both evaluators) -----------------------
-
-Runner = Callable[[Node, Any, Any, set], Any]
-
-
 def _run_compiled(node: Node, scope: Any, target: Any, busy: set) -> Any:
     try:
         fn = node._fn
     except AttributeError:
         fn = compile_node(node)
     return fn(scope, target, busy)
-
-
-def _root(ad: AdBase) -> AdBase:
-    while ad._lexparent is not None:
-        ad = ad._lexparent
-    return ad
-
-
-def _eval_found(ad: AdBase, lname: str, node: Node, target: Any, busy: set, run: Runner) -> Any:
-    """Evaluate *node*, the definition of *lname* in *ad*, in *ad*'s scope."""
-    if node.__class__ is Literal:
-        return node.value
-    key = (id(ad), lname)
-    if key in busy:
-        return UNDEFINED  # circular reference
-    if len(busy) > MAX_REFERENCE_DEPTH:
-        return ERROR  # a chain of references too long to follow
-    busy.add(key)
-    try:
-        return run(node, ad, target, busy)
-    finally:
-        busy.discard(key)
-
-
-def attribute_value(ad: AdBase, lname: str, target: Any, busy: set, run: Runner) -> Any:
-    """*lname* looked up in *ad* itself (and its chain), no fallback."""
-    node = ad._find(lname)
-    if node is None:
-        return UNDEFINED
-    return _eval_found(ad, lname, node, target, busy, run)
-
-
-def _in_target(tgt: AdBase, lname: str, scope: AdBase, busy: set, run: Runner) -> Any:
-    """*lname* in the target ad; there, TARGET means our own (root) ad."""
-    node = tgt._find(lname)
-    if node is None:
-        return UNDEFINED
-    return _eval_found(tgt, lname, node, _root(scope), busy, run)
-
-
-def _keyword_scope(word: str, scope: AdBase, target: Any) -> Any:
-    """The ad a scope keyword names, or UNDEFINED."""
-    if word in _TARGET_NAMES:
-        return UNDEFINED if target is None else target
-    if word == "self":
-        return scope
-    if word == "my":
-        if target is None and _mode_state["strict"]:
-            return UNDEFINED
-        return scope
-    if word == "right":  # a match's two ads: ours is left, the target right
-        return UNDEFINED if target is None else target
-    if word == "left":
-        return UNDEFINED if target is None else _root(scope)
-    if word == "parent":
-        return UNDEFINED if scope._lexparent is None else scope._lexparent
-    # root, toplevel: in a match, the root is HTCondor's MatchClassAd wrapper,
-    # which holds no attributes of ours.
-    return UNDEFINED if target is not None else _root(scope)
-
-
-def resolve_name(lname: str, scope: AdBase, target: Any, busy: set, run: Runner) -> Any:
-    """An unscoped name: this ad, enclosing ads, scope keywords, then (compat
-    mode) the target ad and ``CurrentTime``."""
-    a: AdBase | None = scope
-    while a is not None:
-        node = a._exprs.get(lname)
-        if node is None and a._chain is not None:
-            node = a._chain._find(lname)
-        if node is not None:
-            return _eval_found(a, lname, node, target, busy, run)
-        a = a._lexparent
-    if lname in _SCOPE_WORDS:
-        return _keyword_scope(lname, scope, target)
-    if not _mode_state["strict"]:
-        if target is not None:
-            node = target._find(lname)
-            if node is not None:
-                return _eval_found(target, lname, node, _root(scope), busy, run)
-        if lname == "currenttime":
-            return int(time.time())
-    return UNDEFINED
-
-
-_SCOPE_WORDS = frozenset(
-    {"my", "target", "other", "left", "right", "parent", "root", "toplevel", "self"}
-)
-
-
-def _select(base: Any, lname: str, target: Any, busy: set, run: Runner) -> Any:
-    """``base.name`` on an evaluated base."""
-    if isinstance(base, AdBase):
-        if base._detached:
-            return UNDEFINED
-        return attribute_value(base, lname, target, busy, run)
-    if base is UNDEFINED:
-        return UNDEFINED
-    if base.__class__ is tuple:
-        # A list maps the selection over its elements.
-        return tuple(
-            (UNDEFINED if e._detached else attribute_value(e, lname, target, busy, run))
-            if isinstance(e, AdBase) else (UNDEFINED if e is UNDEFINED else ERROR)
-            for e in base
-        )
-    return ERROR
-
-
-def _subscript(base: Any, index: Any, target: Any, busy: set, run: Runner) -> Any:
-    tb = base.__class__
-    ti = index.__class__
-    if tb is tuple:
-        if ti is int:
-            if 0 <= index < len(base):
-                return base[index]
-            return ERROR
-        if index is UNDEFINED:
-            return UNDEFINED
-        return ERROR
-    if isinstance(base, AdBase):
-        if ti is str:
-            value = attribute_value(base, index.lower(), target, busy, run)
-            if isinstance(value, AdBase):
-                value = _detached_copy(value)
-            return value
-        if index is UNDEFINED:
-            return UNDEFINED
-        return ERROR
-    if tb is Value:
-        if base is ERROR or index is ERROR:
-            return ERROR
-        return UNDEFINED
-    if index is ERROR:
-        return ERROR
-    return ERROR
-
-
-def _detached_copy(ad: AdBase) -> AdBase:
-    """A copy of *ad* marked as HTCondor's subscript results are (see
-    ``AdBase._detached``); a copy, because the original may be shared."""
-    copy = _record_class()()
-    copy._exprs = dict(ad._exprs)
-    copy._names = None if ad._names is None else dict(ad._names)
-    copy._chain = ad._chain
-    copy._lexparent = ad._lexparent
-    copy._detached = True
-    return copy
-
-
-def _record_class() -> type[AdBase]:
-    from ._classad import ClassAd  # late: _classad imports this module
-
-    return ClassAd
-
-
-def make_record(node: RecordExpr, scope: AdBase | None) -> AdBase:
-    """A record literal evaluated: a new ad whose lexical parent is *scope*."""
-    ad = _record_class()()
-    for name, value in node.attrs:
-        ad._set_node(name, value)
-    ad._lexparent = scope
-    return ad
-
-
-def record_from_dict(values: dict[str, Any]) -> AdBase:
-    """A record returned by a built-in function (name -> internal value)."""
-    ad = _record_class()()
-    for name, value in values.items():
-        ad._set_node(name, value_node(value))
-    return ad
-
-
-def value_node(value: Any) -> Node:
-    """An AST node whose value is *value* (internal representation)."""
-    if value.__class__ is tuple:
-        return ListExpr([value_node(v) for v in value])
-    if isinstance(value, AdBase):
-        return RecordExpr([(value._spelling(k), n) for k, n in value._exprs.items()])
-    return Literal(value)
-
-
-# --- functions ---------------------------------------------------------------
-
-
-def _builtins() -> dict[str, Any]:
-    from ._builtins import BUILTINS  # late: the registry imports nothing of ours
-
-    return BUILTINS
-
-
-def _builtin_result(r: Any) -> Any:
-    t = r.__class__
-    if t is dict:
-        return record_from_dict(r)
-    if t is list:
-        return tuple(r)
-    return r
-
-
-def call_builtin(lname: str, values: list[Any]) -> Any:
-    """Call the registered built-in *lname* on evaluated *values*."""
-    b = _builtins().get(lname)
-    if b is None or len(values) < b.min_args or (
-            b.max_args is not None and len(values) > b.max_args):
-        return ERROR
-    try:
-        return _builtin_result(b.fn(*values))
-    except Exception:  # a built-in must never take the evaluator down
-        _log.warning("built-in %s failed on %r", lname, values, exc_info=True)
-        return ERROR
-
-
-def _special_if(args: tuple[Node, ...], scope: Any, target: Any, busy: set, run: Runner) -> Any:
-    if len(args) != 3:
-        return ERROR
-    c = truth(run(args[0], scope, target, busy))
-    if c.__class__ is Value:
-        return c
-    return run(args[1] if c else args[2], scope, target, busy)
-
-
-def _special_eval(args: tuple[Node, ...], scope: Any, target: Any, busy: set, run: Runner) -> Any:
-    if len(args) != 1:
-        return ERROR
-    v = run(args[0], scope, target, busy)
-    if v.__class__ is not str:
-        # Non-strings pass through, except the ones HTCondor refuses.
-        if v.__class__ is Value or v.__class__ is AbsTime or v.__class__ is RelTime:
-            return ERROR
-        return v
-    from ._errors import ClassAdSyntaxError
-    from ._parser import parse_expression
-
-    try:
-        node = parse_expression(v)
-    except ClassAdSyntaxError:
-        return ERROR
-    if scope is None:
-        return run(node, scope, target, busy)
-    key = (id(scope), "\0eval:" + v)
-    if key in busy:
-        return UNDEFINED
-    busy.add(key)
-    try:
-        return run(node, scope, target, busy)
-    finally:
-        busy.discard(key)
-
-
-def _ref_node(arg: Node, scope: Any, target: Any) -> Node | None:
-    """The definition an attribute-reference argument names (unparse and
-    unresolved look at expressions, not values)."""
-    if arg.__class__ is not AttrRef or scope is None:
-        return None
-    ref: AttrRef = arg
-    if ref.base is not None or ref.absolute:
-        return None  # HTCondor only looks up plain names here
-    lname = ref.name.lower()
-    a: AdBase | None = scope
-    while a is not None:
-        n = a._find(lname)
-        if n is not None:
-            return n
-        a = a._lexparent
-    return None
-
-
-def _special_unparse(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                     run: Runner) -> Any:
-    if len(args) != 1 or args[0].__class__ is not AttrRef:
-        return ERROR
-    from ._unparse import unparse_pretty
-
-    node = _ref_node(args[0], scope, target)
-    return "" if node is None else unparse_pretty(node)
-
-
-def _special_unresolved(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                        run: Runner) -> Any:
-    """The names *attr*'s expression uses that the ad does not define (a
-    comma-separated string), or with a regex: whether any of them matches."""
-    if not 1 <= len(args) <= 2 or args[0].__class__ is not AttrRef:
-        return ERROR
-    node = _ref_node(args[0], scope, target)
-    if node is None:
-        return UNDEFINED
-    names = sorted({r.name for r in iter_refs(node) if r.base is None and not r.absolute
-                    and r.name.lower() not in _SCOPE_WORDS
-                    and _ref_node(r, scope, None) is None})
-    if len(args) == 1:
-        return ",".join(names)
-    pattern = run(args[1], scope, target, busy)
-    if pattern.__class__ is not str:
-        return ERROR
-    import re
-
-    try:
-        rx = re.compile(pattern)
-    except re.error:
-        return ERROR
-    return any(rx.search(n) for n in names)
-
-
-def _each_context(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                  run: Runner) -> Any:
-    if len(args) != 2:
-        return ERROR
-    ads = run(args[1], scope, target, busy)
-    if ads is UNDEFINED:
-        return UNDEFINED
-    if ads.__class__ is not tuple:
-        return ERROR
-    out = []
-    for ad in ads:
-        if not isinstance(ad, AdBase):
-            out.append(ERROR)
-            continue
-        out.append(run(args[0], ad, target, busy))
-    return tuple(out)
-
-
-def _special_count(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                   run: Runner) -> Any:
-    results = _each_context(args, scope, target, busy, run)
-    if results is UNDEFINED:
-        return 0  # no ads, no matches
-    if results.__class__ is not tuple:
-        return results
-    return sum(1 for r in results if r is True or (r.__class__ in (int, float) and r != 0))
-
-
-def _special_debug(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
-                   run: Runner) -> Any:
-    if len(args) != 1:
-        return ERROR
-    v = run(args[0], scope, target, busy)
-    if _log.isEnabledFor(logging.DEBUG):
-        from ._unparse import unparse
-
-        _log.debug("debug(%s) = %r", unparse(args[0]), v)
-    return v
-
-
-#: Functions that need their arguments unevaluated or the evaluation context.
-SPECIAL_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "ifthenelse": _special_if,
-    "eval": _special_eval,
-    "unparse": _special_unparse,
-    "unresolved": _special_unresolved,
-    "evalineachcontext": _each_context,
-    "countmatches": _special_count,
-    "debug": _special_debug,
-}
-
-
-def iter_refs(node: Node) -> Iterator[AttrRef]:
-    """Every attribute reference in *node*, outermost first."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.__class__ is AttrRef:
-            yield n
-        stack.extend(reversed(n.children()))
 
 
 # --- the reference evaluator -------------------------------------------------
