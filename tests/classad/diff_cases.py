@@ -542,6 +542,16 @@ _JSON_SEED = ('{"a": 1, "b": "\\/Expr(1 + x)\\/", "c": [1, {"d": null}], "e": 2.
               '"g": "s\\n\\t\\u0041"}')
 
 
+_STREAMS = [
+    ("Old", "a = 1\n\nb = 2\n"), ("New", "[a=1][b=2]\n[c=3]"), ("Old", "# c\na = 1\n# d\n\n\nb = 2\nc = 3\n"),
+    ("Auto", "a = 1\nb = 2\n"), ("Auto", "[a=1]\n\n[b=2]"), ("Old", "a = 1\n \nb = 2\n"),
+    ("Old", "a = 1\r\n\r\nb = 2\r\n"), ("New", "[a=1] /* c */ [b=2]"), ("New", "[a=1]\n[b=]\n[c=3]"),
+    ("Old", "a = 1\nbad line\n\nb = 2\n"), ("Auto", ""), ("Auto", "\n\n"), ("New", "[a=1];[b=2]"),
+    ("Old", "a = 1\n\n\n\nb = 2\n\nc = 3"), ("Auto", "  [a = 1]"), ("Auto", "// c\n[a = 1]"),
+    ("JSON", '{"a": 1}'), ("Old", 'a = "x\\"\nb = 2\n'), ("New", "[a = 1][a = 2]"), ("Old", "a = 1\na = 2\n"),
+]
+
+
 def mutated_texts(mode: str) -> list[Case]:
     """Seeded mutations of an old-syntax ad and a JSON ad: what each parser
     accepts, drops (old syntax is lenient) or rejects."""
@@ -552,6 +562,9 @@ def mutated_texts(mode: str) -> list[Case]:
         for t in [seed] + _mutations(rng, seed, n):
             cid = f"mutate:{mode}:{parser} {t!r}"
             out.setdefault(cid, {"id": cid, "op": "parse", "mode": mode, "text": t, "parser": parser})
+    for parser, text in _STREAMS:
+        cid = f"mutate:{mode}:stream {parser} {text!r}"
+        out[cid] = {"id": cid, "op": "stream", "mode": mode, "text": text, "parser": parser}
     return list(out.values())
 
 

@@ -26,6 +26,8 @@ A case is a dict with ``id``, ``op`` and op-specific fields:
                ``expr`` the Python value of every ``ad[key]`` (``items``).
 ``quote``      ``string`` (quote it, then unquote the result) or ``text``
                (unquote it).
+``stream``     ``text`` and ``parser`` (a ParserType name, Auto included):
+               ``ads`` from parseAds and ``one`` from parseOne.
 ``roundtrip``  ``text`` (a new-syntax ad).  Result: ``ad``, ``old_lines``
                (sorted lines of ``printOld``), ``from_old`` (the old text
                parsed back), ``json`` (``printJson`` decoded) and
@@ -330,7 +332,18 @@ def _exec_quote(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     return {"unquote": _guard(lambda: lib.unquote(case["text"]))}
 
 
+def _exec_stream(ad: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+    """parseAds (every ad of a text) and parseOne (all merged into one)."""
+    lib = ad.lib
+    ptype = getattr(lib.ParserType, case["parser"])
+    return {
+        "ads": _guard(lambda: [canon_ad(a) for a in lib.parseAds(case["text"], ptype)]),
+        "one": _guard(lambda: canon_ad(lib.parseOne(case["text"], ptype))),
+    }
+
+
 _OPS: dict[str, Callable[[Adapter, dict[str, Any]], dict[str, Any]]] = {
+    "stream": _exec_stream,
     "api": _exec_api,
     "quote": _exec_quote,
     "expr": _exec_expr,
