@@ -299,13 +299,14 @@ class Peer(Handler):
     def _lost(self, why: str) -> None:
         if self._conn is None:
             return
+        was_up = self.ready.is_set()
         self._opened = False
         self.error = why
         self.ready.clear()
         self._senders.clear()
         self._conn = None
         if not self._stopping:
-            if self.connects:
+            if was_up:  # once per outage, not once per retry
                 log.warning("connection to %s lost: %s", self.url, why)
             else:
                 log.info("cannot connect to %s yet: %s", self.url, why)

@@ -396,3 +396,19 @@ def test_client_certificates_identify_their_common_name(tmp_path: Path, unused_p
         assert time.monotonic() - start < 4.0  # refused at once, not after the timeout
     finally:
         lst.stop()
+
+
+def test_a_client_rides_out_an_agent_restart(unused_port: int) -> None:
+    first = DirectListener(f"127.0.0.1:{unused_port}")
+    first.start()
+    _responder(first)
+    with Client(first.url) as client:
+        assert client.request(Message(body=1), agent=NAME)[0].body["echo"] == 1
+        first.stop()
+        second = DirectListener(f"127.0.0.1:{unused_port}")  # the agent, restarted
+        second.start()
+        _responder(second)
+        try:
+            assert client.request(Message(body=2), agent=NAME, timeout=15)[0].body["echo"] == 2
+        finally:
+            second.stop()
