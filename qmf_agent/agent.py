@@ -365,8 +365,7 @@ class Agent:
         try:
             connection = self.policy.enter(message)
         except QmfError as err:
-            self.policy.audit(None, _action(request), _target(request), err)
-            self._refuse(message, reply_to, err)
+            self._refuse(message, reply_to, err, _action(request), _target(request))
             return
         if isinstance(request, QueryRequest):
             work: Callable[[], Iterable[Message]] = lambda: self._audited(  # noqa: E731
@@ -380,7 +379,19 @@ class Agent:
             )
         self._spawn(message, reply_to, work, lambda: self.policy.leave(connection))
 
-    def _refuse(self, message: Message, reply_to: str | None, err: QmfError) -> None:
+    def _refuse(
+        self,
+        message: Message,
+        reply_to: str | None,
+        err: QmfError,
+        action: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        """Answer a request that is refused before it is served (and audit it)."""
+        opcode = message.opcode if isinstance(message.properties, Mapping) else None
+        self.policy.audit(
+            self.policy.identify(message), action or f"refused {opcode or 'message'}", target, err
+        )
         if reply_to is None:
             log.info("dropping a bad message without reply_to: %s", err.text)
             return
@@ -469,7 +480,8 @@ class Agent:
             caller = self.policy.caller(message)
             yield from work()
         except BaseException as err:
-            self.policy.audit(caller, _action(request), _target(request), err)
+            who = caller or self.policy.identify(message)
+            self.policy.audit(who, _action(request), _target(request), err)
             raise
         self.policy.audit(caller, _action(request), _target(request))
 
@@ -679,7 +691,8 @@ class Agent:
                 log.error("%s returned %r, not a map", action, type(out))
                 raise InternalError(f"{method.name} returned no result map; see the agent's log")
         except BaseException as err:
-            self.policy.audit(caller, action, request.object_id.object_name, err)
+            who = caller or self.policy.identify(message)
+            self.policy.audit(who, action, request.object_id.object_name, err)
             raise
         self.policy.audit(caller, action, request.object_id.object_name)
         return MethodResponse(dict(out))

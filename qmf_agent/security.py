@@ -120,20 +120,25 @@ class AccessPolicy:
 
     # ------------------------------------------------------------ identity
 
-    def caller(self, message: Message, request_id: str | None = None) -> Caller:
-        """The :class:`Caller` of *message*; FORBIDDEN when an identity is
-        required and the message has none."""
+    def identify(self, message: Message, request_id: str | None = None) -> Caller:
+        """The :class:`Caller` *message* comes from (never refuses)."""
         identity = identity_of(message.user_id if isinstance(message.user_id, str) else None)
-        if identity is None and self.require_identity:
-            raise Forbidden(
-                "this agent requires an authenticated identity (QMF_REQUIRE_IDENTITY); "
-                "the request carried no user id"
-            )
         return Caller(
             identity=identity,
             admin=identity is not None and identity in self.admins,
             request_id=request_id,
         )
+
+    def caller(self, message: Message, request_id: str | None = None) -> Caller:
+        """The :class:`Caller` to serve *message* as; FORBIDDEN when an
+        identity is required and the message has none."""
+        caller = self.identify(message, request_id)
+        if caller.identity is None and self.require_identity:
+            raise Forbidden(
+                "this agent requires an authenticated identity (QMF_REQUIRE_IDENTITY); "
+                "the request carried no user id"
+            )
+        return caller
 
     # -------------------------------------------------------------- limits
 

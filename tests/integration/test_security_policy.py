@@ -90,3 +90,35 @@ def test_the_audit_line_is_one_line_with_who_what_which_and_the_result(
         "user=anonymous admin=yes action=query OBJECT object=- request_id=- result=ok",
         "user=? admin=no action=method Hold object=x request_id=- result=RuntimeError: boom",
     ]
+
+
+def test_the_agent_audits_refused_and_served_requests(caplog: pytest.LogCaptureFixture) -> None:
+    from qmf_agent.agent import Agent
+    from qmf_agent.protocol import decode_response, query_request
+    from qmf_agent.schema import Schema
+
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    sent: list[Message] = []
+    agent = Agent("redhat.com:qmf-grid:audit", Schema.load(), sent.append, workers=0,
+                  policy=AccessPolicy(require_identity=True))
+    query = query_request("OBJECT", class_name="job")
+    query.reply_to = "reply-1"
+    agent.handle(query)  # no user id: refused
+    with pytest.raises(Forbidden, match="QMF_REQUIRE_IDENTITY"):
+        decode_response([sent[-1]])
+    query.user_id = "alice"
+    agent.handle(query)
+    assert decode_response([sent[-1]]) == []
+    agent.handle(Message(body=[1, 2], reply_to="reply-1", user_id="bob",
+                         properties={"qmf.opcode": "_method_request"}))
+    agent.handle(Message(body={}, reply_to="reply-1", properties=["not", "a", "map"]))  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in caplog.records if r.name == AUDIT_LOGGER]
+    assert lines[0].startswith("user=anonymous admin=no action=query OBJECT object=job ")
+    assert lines[0].endswith("result=Forbidden(6): this agent requires an authenticated identity "
+                             "(QMF_REQUIRE_IDENTITY); the request carried no user id")
+    assert lines[1].startswith("user=alice admin=no action=query OBJECT object=job ")
+    assert lines[1].endswith("result=ok")
+    assert lines[2].startswith("user=bob admin=no action=refused _method_request object=- ")
+    assert "result=ParameterInvalid(4)" in lines[2]
+    assert lines[3].startswith("user=anonymous admin=no action=refused message object=- ")
+    assert len(lines) == 4
