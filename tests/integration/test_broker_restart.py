@@ -81,7 +81,6 @@ class Submitter(threading.Thread):
 
 
 def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp_path: Path) -> None:
-    started = time.monotonic()
     agent = start_agent(tmp_path / "agent", NAME,
                         "NUM_SLOTS = 1\nHEARTBEAT_INTERVAL = 1\nQMF_ADMINS = guest\n",
                         broker=rabbit.url)
@@ -94,7 +93,6 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
             submitter.start()
             wait_for(lambda: len(submitter.acked) >= 5, 15, "submits before the restart")
             rabbit.stop()
-            down = time.monotonic()
             rabbit.start()
             up = time.monotonic()
             wait_for(lambda: [t for t in submitter.ack_times if t > up], 30,
@@ -124,7 +122,6 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
             wait_for(lambda: [t for t in beats if t > up], 15, "heartbeats after the restart")
         log = agent.stderr()
         assert log.count("connected to amqp://127.0.0.1") >= 2, log[-3000:]
-        assert down - started < 40 and time.monotonic() - started < 90
     finally:
         assert stop_agent(agent) == 0, agent.stderr()
 

@@ -140,8 +140,8 @@ def test_a_stopped_agent_is_reported_lost_after_two_missed_heartbeats(tmp_path: 
             stopped = time.monotonic()
             wait_for(lambda: agent_name(name) in monitor.lost, 15, "the agent to be reported lost")
             silent = monitor.lost[agent_name(name)] - monitor.last_heartbeat[agent_name(name)]
-            assert 2.0 <= silent <= 5.0, silent  # two 1 s intervals missed, then noticed
-            assert monitor.lost[agent_name(name)] - stopped <= 5.0
+            assert 2.0 <= silent <= 8.0, silent  # two 1 s intervals missed, then noticed
+            assert monitor.lost[agent_name(name)] - stopped <= 8.0
     finally:
         stop_agent(running)
 

@@ -87,7 +87,7 @@ def test_in_flight_requests_per_connection_are_limited(
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
     running = start_agent(
         tmp_path_factory.mktemp("limits"), "limits",
-        "NUM_SLOTS = 1\nQMF_MAX_MESSAGE_SIZE = 65536\nQMF_MAX_SUBMITS_PER_SECOND = 2\n"
+        "NUM_SLOTS = 1\nQMF_MAX_MESSAGE_SIZE = 65536\nQMF_MAX_SUBMITS_PER_SECOND = 0.5\n"
         "QMF_ADMINS = nobody-here\n",
     )
     yield running
@@ -115,7 +115,7 @@ def test_submits_per_user_per_second_are_limited(limited: RunningAgent) -> None:
                 outcomes.append(exc)
         refused = [o for o in outcomes if isinstance(o, QueueFull)]
         assert refused, outcomes
-        assert "QMF_MAX_SUBMITS_PER_SECOND = 2" in refused[0].text and "retry in" in refused[0].text
+        assert "QMF_MAX_SUBMITS_PER_SECOND = 0.5" in refused[0].text and "retry in" in refused[0].text
         assert isinstance(outcomes[0], str)  # the first of a burst passes
         # other methods are not counted
         call(client, scheduler, "GetJobAd", limited.agent, Id=outcomes[0])
