@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import queue
 import selectors
 import shutil
 import signal
@@ -40,6 +41,9 @@ from .config import Config
 __all__ = ["Startd", "SlotConfig", "HoldCode"]
 
 log = logging.getLogger(__name__)
+
+#: threads creating processes (creation releases the GIL: two overlap)
+_LAUNCHERS = 2
 
 
 class HoldCode:
@@ -149,6 +153,12 @@ class Startd:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._accepting = True
+        #: runs registered but whose process is not created yet, with the
+        #: controls (kill, suspend, resume) asked for meanwhile
+        self._pending: dict[str, list[str]] = {}
+        self._launch_queue: queue.SimpleQueue[tuple[JobSpec, str | None] | None] = (
+            queue.SimpleQueue())
+        self._launchers: list[threading.Thread] = []
         #: the state of a slot with no job: Owner when START is plainly false
         self._idle = self._idle_state()
         self._slots = self._make_slots()
@@ -278,6 +288,11 @@ class Startd:
         self._accepting = True
         self._thread = threading.Thread(target=self._reap_loop, name="startd-reaper", daemon=True)
         self._thread.start()
+        self._launchers = [
+            threading.Thread(target=self._launch_loop, name=f"startd-launcher-{i}", daemon=True)
+            for i in range(_LAUNCHERS)]
+        for thread in self._launchers:
+            thread.start()
 
     def stop(self, mode: str = "graceful") -> None:
         """Kill every run (``fast``: KILL at once) and stop the reaper.
@@ -287,6 +302,12 @@ class Startd:
         """
         with self._lock:
             self._accepting = False
+        for _ in self._launchers:
+            self._launch_queue.put(None)
+        for thread in self._launchers:     # queued runs are refused (back to Idle)
+            thread.join(timeout=10)
+        self._launchers = []
+        with self._lock:
             runs = list(self._runs.values())
         for run in runs:
             self._signal(run, signal.SIGKILL if mode == "fast" else signal.SIGTERM)
@@ -328,7 +349,13 @@ class Startd:
     # --- running jobs ------------------------------------------------------
 
     def run(self, spec: JobSpec, slot: str | None) -> None:
-        """Start *spec* on *slot*; the outcome arrives through the callback."""
+        """Start *spec* on *slot*; the outcome arrives through the callback.
+
+        Returns at once: the slot is claimed and the run registered here
+        (so a kill or suspend that follows is never lost), and a launcher
+        thread creates the process.  Process creation releases the GIL, so
+        two launchers start short jobs about twice as fast as one.
+        """
         slot_obj = None
         with self._lock:
             accepting = self._accepting
@@ -338,6 +365,8 @@ class Startd:
                     self._set_state(slot_obj, "Claimed", "Busy", spec.job_id, spec.owner)
                 else:
                     slot_obj = None
+            if accepting and (slot is None or slot_obj is not None):
+                self._pending[spec.job_id] = []
         if not accepting or (slot is not None and slot_obj is None):
             # stopping, or lost a race for the slot: the job goes back to Idle (no hold code)
             why = "the startd is stopping" if not accepting else f"slot {slot} is not available"
@@ -345,20 +374,51 @@ class Startd:
             return
         if slot_obj is not None:
             self._announce(slot_obj.name, "Unclaimed", "Claimed", "Busy", spec.job_id, spec.owner)
+        self._launch_queue.put((spec, slot))
+
+    def _launch_loop(self) -> None:
+        while True:
+            item = self._launch_queue.get()
+            if item is None:
+                return
+            try:
+                self._launch(*item)
+            except Exception:
+                log.exception("launching job %s failed", item[0].job_id)
+
+    def _launch(self, spec: JobSpec, slot: str | None) -> None:
+        with self._lock:
+            requests = self._pending.get(spec.job_id, [])
+            refused = not self._accepting or "kill" in requests
+            if refused:
+                self._pending.pop(spec.job_id, None)
+        if refused:
+            # stopped before it started: "killed" (the schedd keeps it held,
+            # removes it, or requeues it, by its status)
+            self._release_slot(slot)
+            now = time.time()
+            self._finish_later(ExitResult(spec.job_id, now, now, killed=True))
+            return
         started = time.time()
         try:
             popen = self._spawn(spec)
         except _StartFailure as exc:
             log.info("job %s failed to start: %s", spec.job_id, exc)
+            with self._lock:
+                self._pending.pop(spec.job_id, None)
             self._release_slot(slot)
             self._finish_later(ExitResult(spec.job_id, started, time.time(),
                                           error=str(exc), error_code=exc.code))
             return
         pidfd = os.pidfd_open(popen.pid)
         with self._lock:
+            requests = self._pending.pop(spec.job_id, [])
             self._runs[spec.job_id] = _Run(spec, slot, popen, pidfd, started)
             self._selector.register(pidfd, selectors.EVENT_READ, spec.job_id)
         log.debug("job %s started as pid %d", spec.job_id, popen.pid)
+        for request in requests:     # asked for while the process was being created
+            {"kill": self.kill, "suspend": self.suspend, "resume": self.resume}[request](
+                spec.job_id)
 
     def _finish_later(self, result: ExitResult) -> None:
         with self._lock:
@@ -429,8 +489,18 @@ class Startd:
             log.warning("cannot signal job %s: %s", run.spec.job_id, exc)
             return False
 
+    def _defer(self, job_id: str, request: str) -> bool:
+        """Queue *request* for a run whose process is not created yet (lock held)."""
+        pending = self._pending.get(job_id)
+        if pending is None:
+            return False
+        pending.append(request)
+        return True
+
     def kill(self, job_id: str) -> bool:
         with self._lock:
+            if self._defer(job_id, "kill"):
+                return True
             run = self._runs.get(job_id)
             if run is None:
                 return False
@@ -443,6 +513,8 @@ class Startd:
 
     def _suspend_resume(self, job_id: str, sig: int, activity: str) -> bool:
         with self._lock:
+            if self._defer(job_id, "suspend" if sig == signal.SIGSTOP else "resume"):
+                return True
             run = self._runs.get(job_id)
             if run is None or not self._signal(run, sig):
                 return False
