@@ -400,6 +400,18 @@ def _list_source(node: Node, scope: Any, target: Any) -> tuple[Node, Any] | None
             node = node.expr  # type: ignore[attr-defined]
         elif t is ListExpr:
             return node, scope
+        elif t is Conditional:
+            c: Conditional = node  # type: ignore[assignment]
+            v = truth(evaluate(c.cond, scope, target))
+            if v.__class__ is Value:
+                return None
+            node = c.then if v else c.else_
+        elif t is Elvis:
+            e: Elvis = node  # type: ignore[assignment]
+            if evaluate(e.left, scope, target) is not UNDEFINED:
+                node = e.left
+            else:
+                node = e.right
         elif t is AttrRef and scope is not None:
             ref: AttrRef = node  # type: ignore[assignment]
             where = ref.scope

@@ -23,7 +23,7 @@ from typing import Any
 
 from ._ast import ListExpr, Literal, Node, RecordExpr
 from ._mode import _state as _mode_state
-from ._values import ERROR, UNDEFINED, Record, Value
+from ._values import ERROR, UNDEFINED, Record
 
 __all__ = [
     "AdBase",
@@ -242,31 +242,21 @@ def _select(base: Any, lname: str, target: Any, busy: set, run: Runner) -> Any:
 
 
 def _subscript(base: Any, index: Any, target: Any, busy: set, run: Runner) -> Any:
-    tb = base.__class__
-    ti = index.__class__
-    if tb is tuple:
-        if ti is int:
-            if 0 <= index < len(base):
-                return base[index]
-            return ERROR
-        if index is UNDEFINED:
-            return UNDEFINED
+    """``base[index]``: strict like the other operators (ERROR, then
+    UNDEFINED, in either operand), then a list by int or a record by name."""
+    if base is ERROR or index is ERROR:
         return ERROR
-    if isinstance(base, AdBase):
-        if ti is str:
-            value = attribute_value(base, index.lower(), target, busy, run)
-            if isinstance(value, AdBase):
-                value = _detached_copy(value)
-            return value
-        if index is UNDEFINED:
-            return UNDEFINED
-        return ERROR
-    if tb is Value:
-        if base is ERROR or index is ERROR:
-            return ERROR
+    if base is UNDEFINED or index is UNDEFINED:
         return UNDEFINED
-    if index is ERROR:
+    if base.__class__ is tuple:
+        if index.__class__ is int and 0 <= index < len(base):
+            return base[index]
         return ERROR
+    if isinstance(base, AdBase) and index.__class__ is str:
+        value = attribute_value(base, index.lower(), target, busy, run)
+        if isinstance(value, AdBase):
+            value = _detached_copy(value)
+        return value
     return ERROR
 
 

@@ -148,10 +148,8 @@ def _each_context(args: tuple[Node, ...], scope: Any, target: Any, busy: set,
     if len(args) != 2:
         return ERROR
     ads = run(args[1], scope, target, busy)
-    if ads is UNDEFINED:
-        return UNDEFINED
     if ads.__class__ is not tuple:
-        return ERROR
+        return UNDEFINED if ads is UNDEFINED else ERROR
     out = []
     for ad in ads:
         if not isinstance(ad, AdBase):
