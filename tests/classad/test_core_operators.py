@@ -199,6 +199,9 @@ OPERATORS = [
     ("5[0]", ERROR),
     ("[a = 1][undefined]", UNDEFINED),
     ("[a = 1][1]", ERROR),
+    ("(false)[undefined]", UNDEFINED),     # subscript is strict: undefined wins over a bad base
+    ("5[error]", ERROR),
+    ("undefined[error]", ERROR),
     ("undefined.a", UNDEFINED),
     ("(5).a", ERROR),
     ("{[a = 1], undefined}.a", (1, UNDEFINED)),
