@@ -4,12 +4,14 @@ per second.  Exceeding one is a clear QMF error; the agent goes on serving.
 The in-flight limit is shown with an agent served in this process over the
 direct listener (a binding that blocks holds requests under way); the size
 and rate limits with the real ``qmf-agent`` process configured by
-``QMF_MAX_MESSAGE_SIZE`` and ``QMF_MAX_SUBMITS_PER_SECOND``.
+``QMF_MAX_MESSAGE_SIZE`` and ``QMF_MAX_SUBMITS_PER_SECOND``, once on its
+own listener and once through RabbitMQ.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 from _fleet import RunningAgent, call, job_ad, start_agent, stop_agent, the
 from _wire import ToyJobs
-from qmf_testing import free_port
+from qmf_testing import BROKER_URL, free_port
 
 from qmf_agent.agent import Agent
 from qmf_agent.errors import ParameterInvalid, QmfError, QueueFull
@@ -83,12 +85,17 @@ def test_in_flight_requests_per_connection_are_limited(
         assert again == [{}]
 
 
-@pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+@pytest.fixture(scope="module",
+                params=["direct", pytest.param("rabbitmq", marks=pytest.mark.broker)])
+def limited(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    """The real agent with small limits, on its listener or on RabbitMQ."""
+    name = f"limits-{uuid.uuid4().hex[:6]}"
     running = start_agent(
-        tmp_path_factory.mktemp("limits"), "limits",
+        tmp_path_factory.mktemp("limits"), name,
         "NUM_SLOTS = 1\nQMF_MAX_MESSAGE_SIZE = 65536\nQMF_MAX_SUBMITS_PER_SECOND = 0.5\n"
         "QMF_ADMINS = nobody-here\n",
+        broker=BROKER_URL if request.param == "rabbitmq" else None,
     )
     yield running
     assert stop_agent(running) == 0, running.stderr()
@@ -100,7 +107,7 @@ def test_a_request_over_the_size_limit_is_refused_clearly(limited: RunningAgent)
         with pytest.raises(ParameterInvalid, match="request body is too large"):
             call(client, scheduler, "SubmitJob", limited.agent, Ad=job_ad(Args="x" * 100_000))
         # the agent goes on serving
-        assert the(client, "master", limited.agent)["_values"]["Name"] == "limits"
+        assert the(client, "master", limited.agent)["_values"]["Name"] == limited.name
 
 
 def test_submits_per_user_per_second_are_limited(limited: RunningAgent) -> None:
