@@ -61,8 +61,13 @@ def test_values_round_trip_through_both_codecs(value: object) -> None:
     assert decode_value(encode_value(value)) == value
 
 
+# proton keeps subject (and the other string properties) as C strings: a
+# NUL cuts it short on proton's side, so the comparison avoids NUL there.
+subjects = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40)
+
+
 @settings(max_examples=100, deadline=None)
-@given(values, st.dictionaries(st.text(max_size=12), scalars, max_size=5), st.text(max_size=40))
+@given(values, st.dictionaries(st.text(max_size=12), scalars, max_size=5), subjects)
 def test_messages_round_trip_and_proton_agrees(body: object, props: dict, subject: str) -> None:
     msg = Message(body=body, address="qmf.default.direct", subject=subject, reply_to="r-1",
                   correlation_id="c-1", user_id="alice", content_type="amqp/map",
@@ -78,6 +83,10 @@ def test_messages_round_trip_and_proton_agrees(body: object, props: dict, subjec
                            reply_to="r-1", correlation_id="c-1", user_id="authenticated",
                            content_type="amqp/map", properties=props)
     assert decode(raw, None, keep_user_id=True).user_id == "alice"
+
+
+def test_our_codec_keeps_nul_in_subjects() -> None:
+    assert decode(encode(Message(body=1, subject="a\x00b"))).subject == "a\x00b"
 
 
 def test_proton_typed_values_decode() -> None:
