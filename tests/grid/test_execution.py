@@ -8,9 +8,11 @@ import pwd
 import signal
 
 import pytest
-from jobpath_helpers import ROOT, JobPath, expr, job_ad, wait_for
+from jobpath_helpers import ROOT, JobPath, Recorder, expr, job_ad, wait_for
 
+from qmf_agent.grid.backend import ExitResult, JobSpec
 from qmf_agent.grid.jobs import JobStatus
+from qmf_agent.grid.startd import SlotConfig, Startd
 
 
 @pytest.fixture
@@ -18,6 +20,14 @@ def jp(tmp_path):
     path = JobPath(str(tmp_path / "state"), slots=2, kill_grace=1.0).start()
     yield path
     path.stop()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def _alive(pid: int) -> bool:
@@ -260,3 +270,32 @@ def test_start_false_puts_slots_in_owner_state_until_reconfig(tmp_path):
         wait_for(lambda: jp.status("1.0") == JobStatus.COMPLETED)
     finally:
         jp.stop()
+
+
+def test_controls_before_the_process_exists_are_not_lost(tmp_path):
+    results: list[ExitResult] = []
+    startd = Startd(Recorder(), SlotConfig(count=2, host="testhost", memory_mib=1, disk_kib=1))
+    startd.set_exit_callback(results.extend)
+
+    def spec(job_id: str, argv: list[str]) -> JobSpec:
+        return JobSpec(job_id, "root", 5, argv, {"PATH": "/bin"}, str(tmp_path),
+                       os.devnull, str(tmp_path / f"{job_id}.out"), os.devnull)
+
+    # not started yet: the runs are registered, their processes not created
+    startd.run(spec("1.0", ["/bin/sh", "-c", "echo ran"]), "slot1@testhost")
+    startd.run(spec("2.0", ["/bin/sleep", "61.25"]), "slot2@testhost")
+    assert startd.kill("1.0") and startd.suspend("2.0")
+    startd.start()
+    try:
+        wait_for(lambda: any(r.job_id == "1.0" for r in results))
+        (killed,) = [r for r in results if r.job_id == "1.0"]
+        assert killed.killed and killed.exit_code is None
+        assert not (tmp_path / "1.0.out").exists()       # never ran
+        wait_for(lambda: "2.0" in startd.active_jobs())
+        (pid,) = [int(p) for p in os.listdir("/proc") if p.isdigit()
+                  and _cmdline(int(p)) == b"/bin/sleep\x0061.25\x00"]
+        wait_for(lambda: open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "T",
+                 what="the deferred suspend")
+        assert startd.slot_values("slot2@testhost")["Activity"] == "Suspended"
+    finally:
+        startd.stop("fast")
