@@ -11,6 +11,7 @@ that exists, as ``line N: ...``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -60,7 +61,11 @@ def check_error(err: SubmitError, text: str) -> None:
         assert err.line <= max(1, len(text.splitlines())), (err.line, text)
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# bench/fuzz_long.py raises the count (and varies the seed)
+CASES = int(os.environ.get("QMF_FUZZ_CASES", "2000"))
+
+
+@settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=DESCRIPTIONS, cluster=st.integers(1, 10**6))
 def test_only_submit_errors_escape_with_a_line_number(tmp_path_factory, text: str, cluster: int) -> None:
     base = tmp_path_factory.getbasetemp() / "fuzz_submit_base"
