@@ -30,7 +30,7 @@ from typing import Any
 
 from qmf_agent.errors import RequestTimeout
 from qmf_agent.message import Message
-from qmf_agent.protocol import LOCATE_SUBJECT, Route
+from qmf_agent.protocol import LOCATE_SUBJECT, Addressing, Route
 
 from ._convert import encode
 from ._loop import LoopClosed
@@ -114,11 +114,8 @@ class Client:
             confirm=True,  # learn at once when the listener cannot route a request
         )
         self.url = self._peer.url
-        self._peer.add_receiver(
-            ReceiverSpec(
-                lambda profile: profile.reply_source(), self._on_reply, self._set_reply_to
-            )
-        )
+        self._reply_route: tuple[str, Route | None] | None = None
+        self._peer.add_receiver(ReceiverSpec(self._reply_source, self._on_reply, self._set_reply_to))
         self._peer.start(timeout)
 
     # -- public API -------------------------------------------------------
@@ -265,6 +262,14 @@ class Client:
             self.end_stream(cid)
             raise TransportError(f"the client for {self.url} is closed") from None
         return cid
+
+    def _reply_source(self, profile: Addressing) -> Route | None:
+        """The reply route, the same one after a reconnect where the profile
+        names it (RabbitMQ), so answers and a QMF subscription's deliveries
+        that the agent addresses to it keep arriving after a broker restart."""
+        if self._reply_route is None or self._reply_route[0] != profile.name:
+            self._reply_route = (profile.name, profile.reply_source())
+        return self._reply_route[1]
 
     def _set_reply_to(self, address: str) -> None:
         self._reply_to = address
