@@ -34,7 +34,7 @@ from _fleet import (
 )
 
 from qmf_agent.errors import RequestTimeout
-from qmf_agent.protocol import REQUEST_ID_KEY
+from qmf_agent.protocol import REQUEST_ID_KEY, query_request, subscribe_request
 from qmf_agent.transport import Client, TransportError
 
 NAME = f"restart-{uuid.uuid4().hex[:6]}"
@@ -90,6 +90,10 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
         with Client(rabbit.url, timeout=10.0) as console, Client(rabbit.url, timeout=10.0) as monitor:
             beats: list[float] = []
             monitor.subscribe("agent.ind.heartbeat.#", lambda m: beats.append(time.monotonic()))
+            streamed: list[float] = []  # a QMFv2 subscription to the job class
+            monitor.request(subscribe_request(query_request("OBJECT", class_name="job"),
+                                              interval_ms=200), agent=AGENT,
+                            stream=lambda m: streamed.append(time.monotonic()))
             wait_for(lambda: beats, 10, "a heartbeat before the restart")
             submitter = Submitter(console, the(console, "scheduler", AGENT))
             submitter.start()
@@ -120,8 +124,11 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
                          properties={REQUEST_ID_KEY: request_id}, Ad=job_ad())
             assert str(again["Id"]) == job
             assert len(objects(console, "job", AGENT)) == len(jobs)
-            # the monitor's subscription came back by itself
+            # the monitor's subscriptions came back by themselves: its topic
+            # subscription, and the agent's deliveries of the QMF subscription
             wait_for(lambda: [t for t in beats if t > up], 15, "heartbeats after the restart")
+            wait_for(lambda: [t for t in streamed if t > up], 15,
+                     "subscription deliveries after the restart")
         log = agent.stderr()
         assert log.count("connected to amqp://127.0.0.1") >= 2, log[-3000:]
     finally:
