@@ -213,6 +213,12 @@ def randomised(mode: str) -> list[Case]:
         text = _rand_expr(rng, 3)
         case = _expr("rand", mode, text, scope=_RAND_SCOPE, target=_RAND_TARGET)
         out.setdefault(case["id"], case)
+    # The same kind of expressions through new -> old -> JSON.
+    rt_rng = random.Random(4711 if mode == "compat" else 4712)
+    for _ in range(200 if mode == "compat" else 50):
+        text = f"[v = {_rand_expr(rt_rng, 3)}; w = {_rand_expr(rt_rng, 2)}]"
+        cid = f"rand:{mode}:rt {text}"
+        out.setdefault(cid, {"id": cid, "op": "roundtrip", "mode": mode, "text": text})
     return list(out.values())
 
 
@@ -424,6 +430,13 @@ def matching(mode: str) -> list[Case]:
     for i in range(300):
         out.append({"id": f"match:{mode}:pair{i:03d}", "op": "match", "mode": mode,
                     "left": _job(rng, i), "right": _machine(rng, i)})
+    # Random Requirements (the rand group's generator) on both sides.
+    rrng = random.Random(9001 if mode == "compat" else 9002)
+    for i in range(200 if mode == "compat" else 50):
+        job = _job(rrng, i).replace("Requirements = ", f"Requirements = {_rand_expr(rrng, 3)}; Old = ", 1)
+        machine = _machine(rrng, i).replace("Requirements = ", f"Requirements = {_rand_expr(rrng, 2)}; Old = ")
+        out.append({"id": f"match:{mode}:random{i:03d}", "op": "match", "mode": mode,
+                    "left": job, "right": machine})
     return out
 
 
