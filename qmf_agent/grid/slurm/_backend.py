@@ -63,6 +63,16 @@ _ACTIVE = (JobStatus.RUNNING, JobStatus.SUSPENDED)
 _MISSING_POLLS = 3
 #: polls a finished job waits for its completion record (its exit code)
 _RECORD_POLLS = 5
+_ENDS = frozenset({"done", "cancelled", "ended", "vanished"})
+#: What Slurm shows once it has carried out a control (it lags: a requeue-hold
+#: shows RUNNING, then COMPLETING, before PENDING); until then, or for at
+#: most _EXPECT_SECONDS, the poller leaves the job alone.
+_EXPECT = {"hold": frozenset({"held"}) | _ENDS,
+           "release": frozenset({"idle", "running", "suspended"}) | _ENDS,
+           "remove": _ENDS,
+           "suspend": frozenset({"suspended"}) | _ENDS,
+           "continue": frozenset({"running"}) | _ENDS}
+_EXPECT_SECONDS = 30.0
 #: SetAttribute of these changes the pending Slurm job too
 _SLURM_FIELDS = {"RequestCpus": ("NumCPUs", "CPUsPerTask"), "RequestMemory": ("MinMemoryNode",),
                  "JobPrio": ("Nice",)}
@@ -123,6 +133,8 @@ class _Tracked:
     waited: int = 0         # polls spent waiting for its completion record
     final: bool = False     # its end has been recorded: later rows change nothing
     run_start: float | None = None   # when the run Slurm is running began
+    expect: frozenset[str] = frozenset()   # kinds our last control leads to
+    expect_until: float = 0.0              # ... waited for until then (monotonic)
 
 
 @dataclass(frozen=True)
@@ -414,7 +426,7 @@ class SlurmBackend:
             changed = self._changed_specs([(job, t) for job, t in live if job is not None])
             if changed:
                 replaced = self._resubmit(changed, held=False)
-        for tracked, status in found:
+        for tracked, _status in found:
             if tracked is not None and tracked.job_id in replaced:
                 continue
             if tracked is None:
@@ -426,12 +438,17 @@ class SlurmBackend:
                         "cannot run it again (submit it anew)")
                 continue
             if action == "hold":
-                verb = "requeuehold" if status in _ACTIVE else "uhold"
+                # our status may lag Slurm's (a job can have started since the last
+                # listing), and uhold leaves a running job running: uhold them all,
+                # then requeuehold them all (refused, harmlessly, for pending ones)
+                verbs.setdefault("uhold", []).append(tracked.slurm_id)
+                verb = "requeuehold"
             else:
                 verb = {"release": "release", "suspend": "suspend", "continue": "resume",
                         "remove": "scancel"}[action]
             verbs.setdefault(verb, []).append(tracked.slurm_id)
             tracked.touched = now
+            tracked.expect, tracked.expect_until = _EXPECT[action], now + _EXPECT_SECONDS
         for verb, ids in verbs.items():
             try:
                 if verb == "scancel":
@@ -440,6 +457,8 @@ class SlurmBackend:
                     self.cli.control(verb, ids)
             except SlurmError as exc:
                 if verb == "requeuehold":
+                    if all("pending execution" in line for line in exc.lines):
+                        continue
                     raise FeatureNotImplemented(
                         f"Slurm cannot hold running job(s) {', '.join(ids)} (it must requeue "
                         f"them and refused: {exc.text})") from None
@@ -641,8 +660,9 @@ class SlurmBackend:
             if status is None or t.final or t.since >= listed_at or t.touched >= listed_at:
                 continue
             view = self._view(t, by_id.get(t.slurm_id))
-            if view is not None:
-                self._plan_one(t, status, view, plan)
+            if view is None or self._awaiting(t, view):
+                continue
+            self._plan_one(t, status, view, plan)
         self._execute(plan)
 
     def _read_records(self, tracked: list[_Tracked], by_id: Mapping[str, JobRow]) -> None:
@@ -669,6 +689,21 @@ class SlurmBackend:
         t.missing = 0
         return _View(job_kind(row.state, row.reason), row.state, row.reason, row.start,
                      row.end, row.nodes, record)
+
+    @staticmethod
+    def _awaiting(t: _Tracked, view: _View) -> bool:
+        """True while Slurm has not yet carried out our last control on *t*."""
+        if not t.expect:
+            return False
+        if view.kind in t.expect:
+            t.expect = frozenset()
+            return False
+        if time.monotonic() < t.expect_until:
+            return True
+        log.warning("Slurm job %s (job %s) is still %s after our control: taking that as is",
+                    t.slurm_id, t.job_id, view.state)
+        t.expect = frozenset()
+        return False
 
     def _plan_one(self, t: _Tracked, status: int, view: _View, plan: _Plan) -> None:
         """The steps that bring our job from *status* to what Slurm says."""

@@ -41,12 +41,13 @@ _SUBMIT_ENV = ("PATH", "SLURM_CONF", "LANG", "TZ")
 
 
 class SlurmError(Exception):
-    """A Slurm tool failed; the text is Slurm's own message."""
+    """A Slurm tool failed; the text is Slurm's own message (``lines``: one per line)."""
 
-    def __init__(self, text: str, command: str = "") -> None:
+    def __init__(self, text: str, command: str = "", lines: Sequence[str] = ()) -> None:
         super().__init__(text)
         self.text = text
         self.command = command
+        self.lines = list(lines) or [text]
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,9 @@ class SlurmCli:
         except OSError as exc:
             raise SlurmError(f"cannot run {tool}: {exc.strerror}", tool) from None
         if done.returncode != 0:
-            message = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
-            raise SlurmError(message or f"{tool} exited with status {done.returncode}", tool)
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            raise SlurmError(" ".join(lines) or f"{tool} exited with status {done.returncode}",
+                             tool, lines)
         return done.stdout
 
     # --- submitting ------------------------------------------------------
