@@ -152,7 +152,7 @@ def machine() -> list[tuple[str, str]]:
         ("RabbitMQ (package)", rabbit),
         ("Slurm", _cmd("sinfo", "--version")),
         ("HTCondor bindings (classad2 anchor)", _dist_version("htcondor")),
-        ("pure-Python classad (PyPI, anchor)", _dist_version("classad")),
+        ("pure-Python classad (PyPI, anchor)", "0.4.1, installed into a temporary directory by classad_bench"),
     ]
 
 
