@@ -248,12 +248,16 @@ def _run(args: argparse.Namespace) -> int:
         def apply(new: Config) -> None:
             agent.heartbeat_interval = new.get_float("HEARTBEAT_INTERVAL")
             agent.data_interval = new.get_float("QMF_UPDATE_INTERVAL")
-            fresh = _policy(new)
+            try:
+                fresh, size = _policy(new), _max_message_size(new)
+            except ConfigError as exc:  # the rest of the file applies; these stay as they were
+                log.error("reconfig: %s; the previous access settings and limits stay", exc)
+                return
             policy.admins = fresh.admins
             policy.require_identity = fresh.require_identity
             policy.max_in_flight = fresh.max_in_flight
             policy.max_submits_per_second = fresh.max_submits_per_second
-            agent.max_request_bytes = _max_message_size(new)
+            agent.max_request_bytes = size
 
         grid.master.add_listener(apply)
         server.serve(agent)
