@@ -10,6 +10,7 @@ own listener and once through RabbitMQ.
 
 from __future__ import annotations
 
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fleet import RunningAgent, call, job_ad, start_agent, stop_agent, the
+from _fleet import RunningAgent, call, job_ad, start_agent, stop_agent, the, wait_for
 from _wire import ToyJobs
 from qmf_testing import BROKER_URL, free_port
 
@@ -137,3 +138,32 @@ def test_the_limits_are_checked_at_start(tmp_path: Path) -> None:
     assert "qmf-agent: error: access settings" in running.stderr()
     assert "max_in_flight must be 0 (no limit) or positive" in running.stderr()
     assert "Traceback" not in running.stderr()
+
+
+def test_limits_follow_a_reconfig_and_a_bad_one_keeps_them(tmp_path: Path) -> None:
+    running = start_agent(tmp_path, "relimit", "NUM_SLOTS = 1\nQMF_ADMINS = nobody-here\n")
+    conf = tmp_path / "agent.conf"
+    try:
+        with Client(running.url, timeout=20.0) as client:
+            scheduler = the(client, "scheduler", running.agent)
+
+            def submit() -> Any:
+                try:
+                    return call(client, scheduler, "SubmitJob", running.agent,
+                                Ad=job_ad(owner="someone"))["Id"]
+                except QueueFull as exc:
+                    return exc
+
+            assert all(isinstance(submit(), str) for _ in range(3))  # no limit yet
+            conf.write_text(conf.read_text() + "QMF_MAX_SUBMITS_PER_SECOND = 0.05\n")
+            running.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: isinstance(submit(), QueueFull), 20, "the new limit to apply")
+            conf.write_text(conf.read_text() + "QMF_MAX_IN_FLIGHT = -5\n")
+            running.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "the previous access settings and limits stay" in running.stderr(),
+                     20, "the bad value to be reported")
+            assert "max_in_flight must be 0 (no limit) or positive" in running.stderr()
+            assert isinstance(submit(), QueueFull)  # the rate limit is still in force
+            assert running.proc.poll() is None
+    finally:
+        assert stop_agent(running) == 0, running.stderr()
