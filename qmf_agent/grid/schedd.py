@@ -1109,7 +1109,12 @@ class Schedd:
             for job, decision in decided:
                 if action_verdict(decision.action, job.status) != "ok":
                     continue
-                self._do(decision.action, [job], decision.reason, hold_code=decision.code or 1)
+                try:
+                    self._do(decision.action, [job], decision.reason,
+                             hold_code=decision.code or 1)
+                except QmfError as exc:     # one refusal must not stop the others
+                    log.error("job %s: periodic %s failed: %s", job.id, decision.action, exc.text)
+                    continue
                 taken += 1
         return taken
 

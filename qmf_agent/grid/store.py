@@ -171,7 +171,10 @@ class Store:
         :class:`StoreError`; exceptions from the block roll back too.
         """
         with self._lock:
-            cur = self._conn.cursor()
+            try:
+                cur = self._conn.cursor()
+            except sqlite3.Error as exc:     # closed
+                raise StoreError(f"job queue {self.path} is not open ({exc})") from exc
             try:
                 if not durable:
                     cur.execute("PRAGMA synchronous=NORMAL")

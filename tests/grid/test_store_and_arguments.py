@@ -175,3 +175,13 @@ def test_history_is_pruned_to_the_newest(tmp_path):
     assert store.prune_history(2) == []
     assert store.history_ad(1, 4) == {"ProcId": 4} and store.history_ad(1, 0) is None
     store.close()
+
+
+def test_a_closed_store_answers_store_error(tmp_path):
+    store = Store.open(str(tmp_path))
+    store.close()
+    with pytest.raises(StoreError, match="not open"):
+        with store.transaction():
+            pass
+    with pytest.raises(StoreError, match="cannot read"):
+        store.load()
