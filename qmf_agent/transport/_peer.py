@@ -141,6 +141,8 @@ class Peer(Handler):
         self.refused = False
         self.ready = threading.Event()
         self.connects = 0
+        # Told (container thread) when an established connection drops.
+        self.on_lost: Callable[[str], None] | None = None
         self._loop = Loop(self, name, self.container_id)
 
     # -- any thread -------------------------------------------------------
@@ -305,6 +307,8 @@ class Peer(Handler):
         self.ready.clear()
         self._senders.clear()
         self._conn = None
+        if was_up and self.on_lost is not None:
+            self.on_lost(why)
         if not self._stopping:
             if was_up:  # once per outage, not once per retry
                 log.warning("connection to %s lost: %s", self.url, why)

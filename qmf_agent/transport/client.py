@@ -59,15 +59,17 @@ class _Pending:
         self.refused: str | None = None
 
     def refuse(self, reason: str) -> None:
-        """The peer would not take the request (container thread)."""
+        """No answer can come, because of *reason* (container thread)."""
         self.refused = reason
         self.done.set()
 
 
 class Unreachable(RequestTimeout):
-    """The peer refused the request outright (e.g. the direct listener knows
-    no agent of that name): raised at once instead of after the timeout.
-    A :class:`RequestTimeout`, so code handling "no answer" handles it too."""
+    """The request can get no answer: the peer refused it outright (the
+    direct listener knows no agent of that name), or the connection dropped
+    while it waited (the reply address died with it).  Raised at once
+    instead of after the timeout; a :class:`RequestTimeout`, so code
+    handling "no answer" handles it too."""
 
 
 class Subscription:
@@ -115,6 +117,7 @@ class Client:
         )
         self.url = self._peer.url
         self._reply_route: tuple[str, Route | None] | None = None
+        self._peer.on_lost = self._connection_lost
         self._peer.add_receiver(ReceiverSpec(self._reply_source, self._on_reply, self._set_reply_to))
         self._peer.start(timeout)
 
@@ -153,8 +156,7 @@ class Client:
         try:
             if pending.done.wait(wait) and pending.refused is not None:
                 raise Unreachable(
-                    f"{message.opcode or 'request'} for {agent or route.address} was refused "
-                    f"by {self.url}: {pending.refused}"
+                    f"{message.opcode or 'request'} for {agent or route.address}: {pending.refused}"
                 )
             if not pending.done.is_set():
                 got = len(pending.messages)
@@ -257,7 +259,9 @@ class Client:
         with self._lock:
             self._pending[cid] = pending
         try:
-            self._peer.send(route, data, on_refused=pending.refuse)
+            self._peer.send(
+                route, data, on_refused=lambda why: pending.refuse(f"refused by {self.url}: {why}")
+            )
         except LoopClosed:
             self.end_stream(cid)
             raise TransportError(f"the client for {self.url} is closed") from None
@@ -270,6 +274,22 @@ class Client:
         if self._reply_route is None or self._reply_route[0] != profile.name:
             self._reply_route = (profile.name, profile.reply_source())
         return self._reply_route[1]
+
+    def _connection_lost(self, why: str) -> None:
+        """With a dynamic reply address (the standard profile), answers to
+        requests under way would go to an address that died with the
+        connection: fail them now instead of at their timeout (broadcasts
+        just end with what they gathered).  A named reply address (RabbitMQ)
+        is attached again after the reconnect, so those requests wait."""
+        if self._reply_route is not None and self._reply_route[1] is not None:
+            return
+        with self._lock:
+            waiting = [p for p in self._pending.values() if not p.done.is_set()]
+        for pending in waiting:
+            if pending.gather_all:
+                pending.done.set()
+            else:
+                pending.refuse(f"the connection to {self.url} was lost ({why}) before the answer")
 
     def _set_reply_to(self, address: str) -> None:
         self._reply_to = address

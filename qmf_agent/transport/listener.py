@@ -86,7 +86,9 @@ def _identity(connection: Connection) -> str | None:
     ``QMF_ADMINS`` can name certificate users as plainly as others.
     """
     transport = connection.transport
-    user = transport.user if transport is not None else None
+    if transport is None:
+        return None
+    user = transport.user
     if not user or user.lower() == "anonymous":
         return None
     if transport.sasl().mech == "EXTERNAL":

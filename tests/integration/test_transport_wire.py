@@ -22,7 +22,14 @@ from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 
 from qmf_agent.errors import RequestTimeout
 from qmf_agent.message import Message
-from qmf_agent.transport import Client, DirectListener, ListenError, Security, TransportError
+from qmf_agent.transport import (
+    Client,
+    DirectListener,
+    ListenError,
+    Security,
+    TransportError,
+    Unreachable,
+)
 from qmf_agent.transport._links import subject_matches
 from qmf_agent.transport.listener import parse_listen
 
@@ -412,3 +419,17 @@ def test_a_client_rides_out_an_agent_restart(unused_port: int) -> None:
             assert client.request(Message(body=2), agent=NAME, timeout=15)[0].body["echo"] == 2
         finally:
             second.stop()
+
+
+def test_a_request_fails_at_once_when_its_connection_drops(unused_port: int) -> None:
+    """On the direct listener the reply address dies with the connection,
+    so waiting out the timeout would be pointless."""
+    lst = DirectListener(f"127.0.0.1:{unused_port}")
+    lst.start()
+    lst.attach_agent(NAME, lambda msg: None)  # takes requests, never answers
+    with Client(lst.url) as client:
+        threading.Timer(0.3, lst.stop).start()
+        start = time.monotonic()
+        with pytest.raises(Unreachable, match="was lost"):
+            client.request(Message(body=1), agent=NAME, timeout=10.0)
+        assert time.monotonic() - start < 5.0
