@@ -22,7 +22,7 @@ from ._ast import Literal
 from ._errors import ClassAdSyntaxError
 from ._values import ERROR, INT64_MAX, INT64_MIN, UNDEFINED
 
-__all__ = ["Tok", "tokenize", "unescape_string", "OPERAND_END"]
+__all__ = ["Tok", "tokenize", "unescape_string", "old_strings_to_new", "OPERAND_END"]
 
 # Token types handed to lark (declared in classad.lark).
 _OPS = {
@@ -97,19 +97,16 @@ _SIMPLE_ESCAPES = {
 _ESCAPE = re.compile(r"\\([0-3][0-7]{0,2}|[4-7][0-7]?|.)", re.DOTALL)
 
 
-def unescape_string(body: str, old: bool = False) -> str | None:
+def unescape_string(body: str) -> str | None:
     """Decode the inside of a string literal; ``None`` if it holds a NUL.
 
     New syntax knows C's escapes plus octal; any other escaped character
-    stands for itself.  Old syntax (``old=True``) escapes only ``"``.
+    stands for itself.
     Octal escapes are bytes: the result is the UTF-8 decoding of the byte
     string (undecodable bytes kept as surrogates so nothing is lost).
     """
     if "\\" not in body:
         return None if "\0" in body else body
-    if old:
-        out = body.replace('\\"', '"')
-        return None if "\0" in out else out
     parts: list[bytes] = []
     pos = 0
     for m in _ESCAPE.finditer(body):
@@ -146,12 +143,11 @@ def _int_value(text: str, negative: bool, strict: bool, start: int, source: str)
     return n if INT64_MIN <= n <= INT64_MAX else 0
 
 
-def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
+def tokenize(text: str, strict: bool = False) -> list[Tok]:
     """Split *text* into ``(type, value, start, end)`` tokens; raise
     :class:`ClassAdSyntaxError` on anything the ClassAd lexer rejects.
 
     *strict* selects strict-mode integer rules (leading zeros allowed);
-    *old* selects the old-syntax string escape rule.
     """
     toks: list[Tok] = []
     append = toks.append
@@ -197,7 +193,7 @@ def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
                 value = -float(raw) if negative else float(raw)
             append(("CONST", Literal(value), start, end))
         elif kind == "str":
-            body = unescape_string(raw[1:-1], old)
+            body = unescape_string(raw[1:-1])
             if body is None:
                 raise ClassAdSyntaxError("NUL character in a string literal", text, start)
             if last_string == len(toks) - 1 and last_string >= 0:  # "a" "b" is "ab"
@@ -226,3 +222,34 @@ def tokenize(text: str, strict: bool = False, old: bool = False) -> list[Tok]:
                 raise ClassAdSyntaxError("unterminated quoted text", text, pos)
             raise ClassAdSyntaxError(f"unexpected character {text[pos]!r}", text, pos)
     return toks
+
+
+def old_strings_to_new(text: str) -> str:
+    """Rewrite the string literals of an old-syntax value in new syntax.
+
+    Old syntax has one escape, ``\\"``, and takes every other backslash
+    literally; a ``\\"`` that ends the line is a literal backslash and the
+    closing quote (so ``print_old``'s ``"x\\"`` reads back as ``x\\``).
+    HTCondor converts old values the same way before parsing them.
+    """
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    in_string = False
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if in_string and c == "\\":
+            if i + 1 < n and text[i + 1] == '"' and text[i + 2:].strip():
+                out.append('\\"')
+                i += 2
+                continue
+            out.append("\\\\")
+        else:
+            out.append(c)
+            if c == '"':
+                in_string = not in_string
+        i += 1
+    return "".join(out)
+

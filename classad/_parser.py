@@ -42,7 +42,7 @@ from ._ast import (
     UnaryOp,
 )
 from ._errors import ClassAdSyntaxError
-from ._lexer import Tok, tokenize
+from ._lexer import Tok, old_strings_to_new, tokenize
 from ._mode import _state as _mode_state
 from ._mode import is_strict
 from ._values import AbsTime, RelTime
@@ -403,12 +403,13 @@ def _tree_depth(node: Node) -> int:
 
 
 @lru_cache(maxsize=16384)
-def _parse_cached(text: str, strict: bool, old: bool) -> Node:
-    return parse_tokens(tokenize(text, strict, old), text)
+def _parse_cached(text: str, strict: bool) -> Node:
+    return parse_tokens(tokenize(text, strict), text)
 
 
 def parse_expression(text: str, *, old: bool = False) -> Node:
-    """Parse one ClassAd expression (new syntax unless *old*).
+    """Parse one ClassAd expression (new syntax unless *old*, whose string
+    literals are rewritten first, see :func:`old_strings_to_new`).
 
     Results are cached by text, so the returned node is shared: nodes are
     immutable by convention and must not be modified.
@@ -416,7 +417,9 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
     if text.__class__ is not str and not isinstance(text, str):
         raise TypeError(f"expression text must be a str, not {type(text).__name__}")
     try:
-        return _parse_cached(text, _mode_state["strict"], old)
+        if old:
+            text = old_strings_to_new(text)
+        return _parse_cached(text, _mode_state["strict"])
     except ClassAdSyntaxError:
         raise
     except RecursionError:
@@ -467,10 +470,11 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
     quick = _quick_literal(text)
     if quick is not None:
         return name, quick
+    text = old_strings_to_new(text)
     try:
         if ";" not in text:  # the usual case: whole text, through the cache
-            return name, _parse_cached(text.strip(), is_strict(), True)
-        toks = tokenize(text, is_strict(), old=True)
+            return name, _parse_cached(text.strip(), is_strict())
+        toks = tokenize(text, is_strict())
         depth = 0
         for n, tok in enumerate(toks):
             kind = tok[0]

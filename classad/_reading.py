@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import io
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -56,14 +57,16 @@ def _text_of(source: str | IO[str] | Iterable[str]) -> str:
     raise TypeError(f"cannot read ClassAds from a {type(source).__name__}")
 
 
+_LEADING = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.DOTALL)
+
+
 def _detect(text: str, pos: int = 0) -> ParserType:
-    i = pos
-    n = len(text)
-    while i < n and text[i].isspace():
-        i += 1
-    if i < n and text[i] == "[":
+    """New syntax if the first thing after blanks and comments is ``[``,
+    JSON if it is ``{``, old syntax otherwise."""
+    i = _LEADING.match(text, pos).end()  # type: ignore[union-attr]
+    if text.startswith("[", i):
         return ParserType.New
-    if i < n and text[i] == "{":
+    if text.startswith("{", i):
         return ParserType.JSON
     return ParserType.Old
 
@@ -152,9 +155,6 @@ def parse_one(source: str | IO[str] | Iterable[str],
     ones', as HTCondor's ``parseOne`` merges them)."""
     text = _text_of(source)
     kind = _resolve(parser, text)
-    if kind is ParserType.Old:
-        # Blank lines do not end the ad here: everything is one ad.
-        text = "".join(ln for ln in _lines(text) if ln.strip())
     ads = [ad for ad, _end in _READERS[kind](text)]
     if len(ads) == 1:
         return ads[0]

@@ -356,3 +356,20 @@ def test_old_syntax_lines_end_only_at_newlines():
     assert dict(back.items()) == dict(ad.items())
     crlf = list(classad.parse_ads("a = 1\r\nb = 2\r\n\r\nc = 3\r\n", classad.ParserType.Old))
     assert [dict(a.items()) for a in crlf] == [{"a": 1, "b": 2}, {"c": 3}]
+
+
+def test_old_syntax_backslash_quote_at_end_of_line_closes_the_string():
+    ad = classad.parse_one('a = "x\\"\nb = "ab\\"cd\\ef"\n', classad.ParserType.Old)
+    assert dict(ad.items()) == {"a": "x\\", "b": 'ab"cd\\ef'}
+    original = classad.ClassAd({"s": "x\\", "t": 'a"b\\c'})
+    assert dict(classad.parse_one(original.print_old(), classad.ParserType.Old).items()) == \
+        dict(original.items())
+
+
+def test_parse_one_merges_old_ads_each_ending_at_its_bad_line():
+    ad = classad.parse_one("a = 1\nbad line\nc = 3\n\nb = 2\n", classad.ParserType.Old)
+    assert dict(ad.items()) == {"a": 1, "b": 2}
+
+
+def test_auto_detection_skips_comments():
+    assert [repr(a) for a in classad.parse_ads("// c\n/* d */ [a = 1]")] == ["[ a = 1 ]"]
