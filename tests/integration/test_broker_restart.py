@@ -109,10 +109,11 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
             submitter.join(CALL_TIMEOUT * 2)
             assert not submitter.is_alive()
 
-            # calls in flight during the outage failed with a clear timeout
+            # calls in flight during the outage failed with a clear error
+            # (RequestTimeout / TransportError) naming the agent or the broker
             assert submitter.errors
-            assert all("within" in e and ("no answer from" in e or "not connected" in e)
-                       for e in submitter.errors), submitter.errors[:3]
+            where = f"127.0.0.1:{rabbit.port}"
+            assert all(AGENT in e or where in e for e in submitter.errors), submitter.errors[:3]
             # every acknowledged job exists exactly once, and nothing else does
             jobs = [j["_object_id"]["_object_name"].rsplit(":", 1)[1]
                     for j in objects(console, "job", AGENT)]
