@@ -72,7 +72,7 @@ class CountingCli(SlurmCli):
         return super().run(tool, args, stdin, env)
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 60.0, step: float = 0.1) -> Any:
+def wait_for(what: Callable[[], Any], timeout: float = 180.0, step: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = what()
