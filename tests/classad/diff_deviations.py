@@ -205,6 +205,16 @@ def _deviations() -> list[Deviation]:
             {cid: {f: False for f in fields} for cid, fields in _EMPTY_NAME_REFS.items()},
         ),
         Deviation(
+            "reltime-requirements",
+            "the Python bindings' matches() gets a RelTime Requirements value as a float (60.0) "
+            "and counts it as true; HTCondor's C++ MatchClassAd, which the negotiator uses, does "
+            "not (Value::IsBooleanValueEquiv accepts only boolean, integer and real)",
+            "no match, as the negotiator decides",
+            "this library is the negotiator's: it follows MatchClassAd::EvalMatchExpr",
+            {"match:compat:random034": {"value": [False, False, False]},
+             "match:compat:random158": {"value": [False, False, False]}},
+        ),
+        Deviation(
             "json-lossless-reals",
             "printJson writes reals with %.16G, so 0.30000000000000004 becomes 0.3",
             "%.17G for the reals that need it (0.30000000000000004); every other real as HTCondor",
