@@ -20,7 +20,7 @@ from typing import Any
 
 import proton
 import pytest
-from _fleet import RunningAgent, agent_name, start_agent, stop_agent, wait_for
+from _fleet import RunningAgent, agent_name, call, job_ad, start_agent, stop_agent, the, wait_for
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
 from qmf_testing import BROKER_HOST, BROKER_PORT
@@ -30,6 +30,7 @@ from console import Handler, Session
 from qmf_agent.errors import Forbidden
 from qmf_agent.message import Message
 from qmf_agent.protocol import RabbitAddressing, decode_response, method_request
+from qmf_agent.transport import Client, TransportError
 
 pytestmark = pytest.mark.broker
 
@@ -222,3 +223,19 @@ def test_the_agent_refuses_a_request_without_a_user_id(fleet: dict[str, RunningA
         decode_response([outcome[0][1]])
     outcome = _raw_call("admin", b"admin", target.agent)
     assert decode_response([outcome[0][1]]) == {}
+
+
+def test_through_the_broker_owners_and_admins_are_the_brokers_users(
+    fleet: dict[str, RunningAgent],
+) -> None:
+    target = fleet[NAMES[2]].agent
+    with pytest.raises(TransportError, match="unauthorized|refused|closed"):
+        Client(f"amqp://alice:wrong@{BROKER_HOST}:{BROKER_PORT}", timeout=15.0)
+    with Client(ALICE_URL, timeout=15.0) as alice, Client(BROKER) as qmf, \
+            Client(f"amqp://admin:admin@{BROKER_HOST}:{BROKER_PORT}", timeout=15.0) as admin:
+        job = str(call(alice, the(alice, "scheduler", target), "SubmitJob", target,
+                       Ad=job_ad(owner="qmf"))["Id"])
+        with pytest.raises(Forbidden, match=f"qmf may not hold job {job}"):
+            call(qmf, the(qmf, "scheduler", target), "HoldJob", target, Id=job, Reason="x")
+        call(admin, the(admin, "scheduler", target), "HoldJob", target, Id=job, Reason="admin")
+        call(alice, the(alice, "scheduler", target), "ReleaseJob", target, Id=job, Reason="mine")
