@@ -575,3 +575,20 @@ def test_hold_of_a_job_slurm_started_before_the_agent_saw_it(
     g.startd.start()
     time.sleep(1.5)
     assert status(g, job_id) == JobStatus.HELD
+
+
+def test_large_counts_go_as_several_arrays(tmp_path: Path) -> None:
+    g, _ = make_grid(tmp_path, "SLURM_ARRAY_LIMIT = 2\n")
+    g.start()
+    try:
+        ids = submit(g, tmp_path, "-c 'echo $CONDOR_ID > p$CONDOR_ID'", count=5)
+        slurm_ids = [g.schedd.get_ad(i)["SlurmJobId"] for i in ids]
+        arrays = [sid.split("_")[0] for sid in slurm_ids]
+        assert len(set(arrays)) == 3 and "_" not in slurm_ids[4]
+        assert [sid.split("_")[1] for sid in slurm_ids[:4]] == ["0", "1", "0", "1"]
+        for job_id in ids:
+            assert wait_for(lambda j=job_id: finished(g, j))["ExitCode"] == 0
+            assert (tmp_path / f"p{job_id}").read_text() == f"{job_id}\n"
+    finally:
+        g.stop("fast")
+        g.close()
