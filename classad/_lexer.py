@@ -59,7 +59,7 @@ _MASTER = re.compile(
     | (?P<real>(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
     | (?P<badreal>\d+\.(?!\d)|\d+[eE](?![+-]?\d))
     | (?P<int>0[xX][0-9A-Fa-f]+|\d+)
-    | (?P<dot>\.)
+    | (?P<dot>\.\.?)  # HTCondor reads ".." as one "." (x..a is x.a)
     | (?P<str>"(?:[^"\\]|\\.)*")
     | (?P<qname>'(?:[^'\\]|\\.)*')
     )""",

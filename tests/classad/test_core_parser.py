@@ -237,6 +237,7 @@ def test_literals_and_names():
     assert parse_expression('"\\101\\t"') == Literal("A\t")
     assert parse_expression('"\\400"') == Literal(" 0")
     assert parse_expression('"\\q"') == Literal("q")
+    assert unparse(parse_expression("x..a")) == "x.a"          # HTCondor's lexer, too
 
 
 def test_strict_mode_reads_leading_zeros_as_decimal():
