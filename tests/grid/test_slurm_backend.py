@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import classad
 from qmf_agent.binding import Caller, ObjectState
 from qmf_agent.errors import FeatureNotImplemented, ParameterInvalid, SchedulerError
 from qmf_agent.grid import Config, Grid
@@ -131,8 +132,10 @@ def grid(tmp_path: Path) -> Iterator[tuple[Grid, Sink, Path]]:
 
 
 def submit(g: Grid, iwd: Path, args: str, count: int = 1, **attrs: Any) -> list[str]:
-    ad = {"Cmd": "/bin/sh", "Arguments": args, "Iwd": str(iwd), "Requirements": True,
-          "JobUniverse": 5, "Owner": "root", **attrs}
+    ad: dict[str, Any] = {"Cmd": "/bin/sh", "Arguments": args, "Iwd": str(iwd),
+                          "Requirements": True, "JobUniverse": 5, "Owner": "root", **attrs}
+    if any(isinstance(v, classad.ExprTree) for v in ad.values()):   # typed wire encoding
+        ad = classad.encode_job_ad(classad.ClassAd(ad), encoding="typed")
     result = g.bindings()["scheduler"].call(NAME, "Submit", {"Ad": ad, "Count": count}, ROOT)
     return list(result["Ids"])
 
@@ -592,3 +595,20 @@ def test_large_counts_go_as_several_arrays(tmp_path: Path) -> None:
     finally:
         g.stop("fast")
         g.close()
+
+
+def test_jobs_run_again_after_their_slurm_job_ended(grid: tuple[Grid, Sink, Path]) -> None:
+    """On-exit policy: requeued (OnExitRemove false) or held (OnExitHold) after
+    the Slurm job ended, the job gets a new Slurm job when it is idle again."""
+    g, _, tmp = grid
+    [again] = submit(g, tmp, "-c 'exit 0'", OnExitRemove=classad.ExprTree("NumJobStarts >= 2"))
+    first = g.schedd.get_ad(again)["SlurmJobId"]
+    done = wait_for(lambda: finished(g, again))
+    assert done["NumJobStarts"] == 2 and done["SlurmJobId"] != first
+    [held] = submit(g, tmp, "-c 'exit 3'", OnExitHold=classad.ExprTree("NumJobStarts < 2"))
+    wait_for(lambda: status(g, held) == JobStatus.HELD)
+    before = g.schedd.get_ad(held)["SlurmJobId"]
+    call(g, held, "Release")
+    assert g.schedd.get_ad(held)["SlurmJobId"] != before
+    done = wait_for(lambda: finished(g, held))
+    assert done["ExitCode"] == 3 and done["NumJobStarts"] == 2

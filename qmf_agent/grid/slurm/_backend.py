@@ -229,8 +229,17 @@ class SlurmBackend:
             elif job.status in (JobStatus.IDLE, JobStatus.HELD):
                 self._orphans = True
 
+    def _needs_slurm_job(self, job: Any) -> bool:
+        """Queued under another backend (no Slurm job), or idle again after its
+        Slurm job ended (an on-exit policy requeued it)."""
+        with self._lock:
+            tracked = self._jobs.get(job.id)
+        if tracked is None:
+            return job.status in (JobStatus.IDLE, JobStatus.HELD) and not job.get("SlurmJobId")
+        return tracked.final and job.status == JobStatus.IDLE
+
     def _adopt_orphans(self) -> None:
-        """Give queued jobs without a Slurm job (queued under another backend) one.
+        """Give queued jobs that need a Slurm job one (see :meth:`_needs_slurm_job`).
 
         Done once Slurm answers, one ``sbatch`` per cluster; each job's new
         ``SlurmJobId`` is committed as an attribute change.  A refusal is
@@ -240,16 +249,14 @@ class SlurmBackend:
         with schedd.lock:
             clusters: dict[int, list[Any]] = {}
             for job in schedd.jobs():
-                if (job.status in (JobStatus.IDLE, JobStatus.HELD) and not job.get("SlurmJobId")
-                        and self.slurm_id(job.id) is None):
+                if self._needs_slurm_job(job):
                     clusters.setdefault(job.cluster.id, []).append(job)
             for jobs in clusters.values():
                 try:
                     items = [(schedd.spec(job), job.ad()) for job in jobs]
                     given = self.submit(items)
                 except (ValueError, SchedulerError, ParameterInvalid) as exc:
-                    log.error("cannot hand jobs %s... queued under another backend to Slurm: %s",
-                              jobs[0].id, exc)
+                    log.error("cannot hand jobs %s... to Slurm: %s", jobs[0].id, exc)
                     return
                 self._observing.on = True
                 try:
@@ -258,7 +265,7 @@ class SlurmBackend:
                                     classad.quote(attrs["SlurmJobId"]), ids=[job.id])
                 finally:
                     self._observing.on = False
-                log.info("handed %d jobs queued under another backend to Slurm", len(jobs))
+                log.info("handed %d queued jobs (%s...) to Slurm", len(jobs), jobs[0].id)
         self._orphans = False
 
     def set_exit_callback(self, callback: ExitCallback) -> None:
@@ -379,14 +386,15 @@ class SlurmBackend:
 
     def _changed_specs(self, jobs: Sequence[tuple[Any, _Tracked]],
                        ) -> list[tuple[JobSpec, classad.ClassAd]]:
-        """Those of (job, tracked) whose current spec is not what Slurm runs."""
+        """Those of (job, tracked) whose current spec is not what Slurm runs, or
+        whose Slurm job has ended (a release runs them again)."""
         out = []
         for job, tracked in jobs:
             try:
                 spec = self._schedd.spec(job)
             except ValueError as exc:
                 raise ParameterInvalid(f"job {job.id}: {exc}") from None
-            if tracked.spec is not None and spec != tracked.spec:
+            if tracked.final or (tracked.spec is not None and spec != tracked.spec):
                 out.append((spec, job.ad()))
         return out
 
@@ -421,8 +429,7 @@ class SlurmBackend:
             found = [(self._jobs.get(job_id), status) for job_id, status in jobs]
         replaced: dict[str, dict[str, Any]] = {}
         if action == "release":
-            live = [(self._schedd.job(t.job_id), t) for t, _ in found
-                    if t is not None and not t.final]
+            live = [(self._schedd.job(t.job_id), t) for t, _ in found if t is not None]
             changed = self._changed_specs([(job, t) for job, t in live if job is not None])
             if changed:
                 replaced = self._resubmit(changed, held=False)
@@ -432,10 +439,6 @@ class SlurmBackend:
             if tracked is None:
                 continue
             if tracked.final:
-                if action == "release":
-                    raise FeatureNotImplemented(
-                        f"job {tracked.job_id}'s Slurm job {tracked.slurm_id} has ended; Slurm "
-                        "cannot run it again (submit it anew)")
                 continue
             if action == "hold":
                 # our status may lag Slurm's (a job can have started since the last
@@ -657,6 +660,8 @@ class SlurmBackend:
         plan = _Plan()
         for t in tracked:
             status = statuses.get(t.job_id)
+            if t.final and status == JobStatus.IDLE:
+                self._orphans = True       # requeued by policy after its Slurm job ended
             if status is None or t.final or t.since >= listed_at or t.touched >= listed_at:
                 continue
             view = self._view(t, by_id.get(t.slurm_id))
