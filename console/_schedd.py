@@ -16,8 +16,7 @@ import os
 import queue
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import classad
@@ -202,8 +201,6 @@ class Schedd(DaemonObject):
         count: int | None = None,
         spool: bool = False,
         ad_results: list[classad.ClassAd] | None = None,
-        *,
-        progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Queue jobs and return their cluster id.
 
@@ -211,20 +208,24 @@ class Schedd(DaemonObject):
         a :class:`Submit` (its queue statements decide; *count* replaces
         the N of a plain ``queue N``).  With ``spool=True`` the jobs wait
         on hold until :meth:`spool` sends their input files.  *ad_results*,
-        if a list, is filled with the queued jobs' ads.  *progress* is
-        called as ``progress(done, total)`` while per-job values are set.
+        if a list, is filled with the queued jobs' ads as submitted (with
+        their ids), from the Submit's own answer: a job that finishes at
+        once is still there.
 
-        A description whose jobs differ (``$(Process)``, ``$(Cluster)``,
-        queue items) is queued as one cluster, on hold, in one request;
-        then each job's own values are set as literals, as condor_submit
-        writes them, and the cluster is released.
+        The whole description is ONE Submit request, one durable
+        transaction at the agent: the cluster ad plus, when the jobs differ
+        (``$(Process)``, ``$(Cluster)``, queue items), each job's own
+        values (``ProcAds``).
         """
-        per_job: dict[str, list[tuple[str, list[int]]]] = {}
+        proc_ads: list[classad.ClassAd] | None = None
+        fixed: dict[str, Any] = {}   # what this call sets in every job's ad
         if isinstance(description, Submit):
-            ad, total = description.first_job_ad(count)
+            ad, proc_ads = description.submit_ads(count)
             if self.session.user:
-                ad["Owner"] = self.session.user
-            per_job = description.per_job_values(0, count)
+                fixed["Owner"] = self.session.user
+            total = len(proc_ads)
+            if not any(len(p) for p in proc_ads):
+                proc_ads = None   # identical jobs: the ad and a count say it all
         elif isinstance(description, Mapping):
             ad = classad.ClassAd()
             ad.update(description)
@@ -233,51 +234,24 @@ class Schedd(DaemonObject):
             raise TypeError(f"submit() takes a ClassAd or a Submit, not {type(description).__name__}")
         if isinstance(total, bool) or not isinstance(total, int) or total < 1:
             raise ValueError(f"count must be a positive integer, got {count!r}")
-        held_by_user = ad.get("JobStatus") == 5
         if spool:
-            ad["JobStatus"] = 5
-            ad["HoldReasonCode"] = 16
-            ad["HoldReason"] = "Spooling input data files"
-        elif per_job and not held_by_user:
-            ad["JobStatus"] = 5
-            ad["HoldReasonCode"] = 15
-            ad["HoldReason"] = "submission in progress (per-job values being set)"
-        out = self._invoke("Submit", Ad=ad, Count=total)
+            fixed.update(JobStatus=5, HoldReasonCode=16, HoldReason="Spooling input data files")
+        ad.update(fixed)
+        out = self._invoke("Submit", Ad=ad, Count=total, ProcAds=proc_ads)
         first = str(out.get("Id", ""))
         m = re.match(r"(\d+)", first)
         if not m:
             raise ParameterInvalid(f"the scheduler answered Submit with no job id ({out!r})")
         cluster = int(m.group(1))
-        if per_job:
-            assert isinstance(description, Submit)
-            self._set_per_job(cluster, description.per_job_values(cluster, count), progress)
-            if not spool and not held_by_user:
-                self._invoke("Act", Action="Release", Constraint=f"ClusterId == {cluster}",
-                             Reason="submission complete")
         if ad_results is not None:
-            # a short job may leave the queue meanwhile: ask the queue first,
-            # then the history (newer, so it wins for a job found in both)
-            found = {_eval(a, "ProcId"): a for a in self.query(f"ClusterId == {cluster}")}
-            found.update({_eval(a, "ProcId"): a for a in self.history(f"ClusterId == {cluster}")})
-            ad_results.extend(found[p] for p in sorted(found, key=lambda p: p if isinstance(p, int) else -1))
+            # made here, not queried: a job may finish before a query could see it
+            made = description.jobs(cluster, count) if isinstance(description, Submit) else [
+                classad.ClassAd({**dict(ad.items()), "ClusterId": cluster, "ProcId": p})
+                for p in range(total)]
+            for job in made:
+                job.update(fixed)
+            ad_results.extend(made)
         return cluster
-
-    def _set_per_job(self, cluster: int, values: dict[str, list[tuple[str, list[int]]]],
-                     progress: Callable[[int, int], None] | None) -> None:
-        """One Edit per (attribute, value), several in flight at once: the
-        agent serves methods on a worker pool, so overlapping the round
-        trips is what makes a 10,000-job ``$(Process)`` submit bearable."""
-        calls = [(name, value, procs[i:i + EDIT_BATCH])
-                 for name, groups in values.items()
-                 for value, procs in groups
-                 for i in range(0, len(procs), EDIT_BATCH)]
-        with ThreadPoolExecutor(max_workers=EDITS_IN_FLIGHT, thread_name_prefix="qmf-submit") as pool:
-            futures = [pool.submit(self._invoke, "Edit", Jobs=[f"{cluster}.{p}" for p in procs],
-                                   Name=name, Value=value) for name, value, procs in calls]
-            for done, future in enumerate(as_completed(futures), 1):
-                future.result()
-                if progress is not None:
-                    progress(done, len(calls))
 
     def act(self, action: JobAction | str, job_spec: Any, reason: str | None = None) -> classad.ClassAd:
         """Hold, release, remove, ... the selected jobs; returns the totals."""

@@ -21,7 +21,6 @@ __all__ = [
     "plain",
     "duration",
     "short_time",
-    "Progress",
 ]
 
 
@@ -101,31 +100,3 @@ def short_time(epoch: Any) -> str:
         return time.strftime("%m/%d %H:%M", time.localtime(int(epoch)))
     except (TypeError, ValueError, OverflowError, OSError):
         return "?"
-
-
-class Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal,
-    so piped and logged output stays clean."""
-
-    def __init__(self, total: int, label: str, out: TextIO | None = None) -> None:
-        self.total = max(1, total)
-        self.label = label
-        self.out = out or sys.stderr
-        self.enabled = self.out.isatty()
-        self.start = time.monotonic()
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = int(width * min(done, self.total) / self.total)
-        elapsed = time.monotonic() - self.start
-        self.out.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                       f"{done}/{self.total} {elapsed:.1f}s")
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            self.update(self.total)
-            self.out.write("\n")
-            self.out.flush()

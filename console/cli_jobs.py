@@ -16,7 +16,7 @@ from typing import Any
 import classad
 
 from .cli import CliError, Context, register, usage_error
-from .cli_format import Progress, ad_to_json, duration, emit_json, short_time, table
+from .cli_format import ad_to_json, duration, emit_json, short_time, table
 from .enums import JobAction, JobStatus
 
 __all__ = ["STATUS_LETTER", "job_id"]
@@ -26,7 +26,6 @@ STATUS_LETTER = {1: "I", 2: "R", 3: "X", 4: "C", 5: "H", 6: ">", 7: "S"}
 TABLE_ATTRS = ("ClusterId", "ProcId", "Owner", "JobStatus", "QDate", "JobBatchName", "RemoteWallClockTime",
                "JobCurrentStartDate", "ImageSize", "Cmd", "Arguments", "Args", "JobPrio", "HoldReason",
                "EnteredCurrentStatus", "CompletionDate")
-BIG_QUEUE = 1000
 
 
 def job_id(ad: classad.ClassAd) -> str:
@@ -124,13 +123,8 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     schedd = ctx.schedd()
     results: list[classad.ClassAd] = []
+    cluster = schedd.submit(description, spool=args.spool, ad_results=results if args.spool else None)
     count = description.job_count()
-    bar = Progress(count, f"submitting {count} jobs") if count >= BIG_QUEUE else None
-    cluster = schedd.submit(description, spool=args.spool, ad_results=results if args.spool else None,
-                            progress=(lambda done, total: bar.update(done * count // max(total, 1)))
-                            if bar else None)
-    if bar is not None:
-        bar.finish()
     if args.spool:
         schedd.spool(results)
     if ctx.json:

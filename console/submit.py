@@ -6,12 +6,15 @@ far.  :class:`Submit` parses it once (errors name the line) and produces
 concrete job ads, as ``condor_submit -dump`` shows them: :meth:`Submit.jobs`
 gives one ClassAd per job for a given cluster id.
 
-The agent assigns the cluster id when it queues the jobs, so
-:meth:`console.Schedd.submit` sends :meth:`Submit.first_job_ad` with a
-count (one request for the whole cluster) and then sets the values that
-differ per job -- ``output = out.$(Process)``, ``$(Cluster)``, queue items
--- as literals (:meth:`Submit.per_job_values`), which is what condor_submit
-writes into each job too.
+:meth:`console.Schedd.submit` queues a whole description in ONE Submit
+request (one durable transaction at the agent): :meth:`Submit.submit_ads`
+gives the cluster ad (the first job's) and, per job, the attributes in
+which it differs -- ``output = out.$(Process)``, queue items -- as
+literals, which is what condor_submit writes into each job too.  The agent
+assigns the cluster id, so a value made with ``$(Cluster)`` cannot be a
+literal yet: it is sent as a ClassAd expression over ``ClusterId``
+(``out.$(Cluster)`` becomes ``strcat("out.", ClusterId)``), which the
+scheduler evaluates per job when it runs it.
 
 Commands that are not submit commands are plain macros (usable as
 ``$(name)``), as in condor_submit.  ``+Attr = expr`` and ``MY.Attr = expr``
@@ -371,45 +374,67 @@ class Submit(MutableMapping[str, str]):
             ads.append(ad)
         return ads
 
-    def first_job_ad(self, count: int | None = None) -> tuple[classad.ClassAd, int]:
-        """What :meth:`console.Schedd.submit` sends: the first job's ad
-        (without ids) and how many jobs to queue.  Values that differ
-        between jobs are then set per job (:meth:`per_job_values`)."""
-        procs = self._proc_exprs(0, count)
+    def submit_ads(self, count: int | None = None) -> tuple[classad.ClassAd, list[classad.ClassAd]]:
+        """What :meth:`console.Schedd.submit` sends in its one Submit: the
+        cluster ad (the first job's, without ids) and one ad per job with
+        the attributes in which that job differs from it (empty when it
+        does not).  Values made with ``$(Cluster)`` are expressions over
+        ``ClusterId`` (the cluster id is the agent's to assign)."""
+        procs = [{name: _over_cluster_id(text) for name, text in exprs.items()}
+                 for exprs in self._proc_exprs(_CLUSTER_MARK, count)]
         if not procs:
             raise SubmitError("the description queues no jobs (an empty item list?)")
-        return _to_ad(procs[0]), len(procs)
-
-    def per_job_values(self, cluster: int, count: int | None = None) -> dict[str, list[tuple[str, list[int]]]]:
-        """The attributes whose value depends on the job (its ids or its
-        queue item), each with its values and the procs that get them.
-
-        An attribute is per-job when it differs between the jobs, or when
-        it changes with the cluster id (``$(Cluster)``).
-        """
-        here = self._proc_exprs(cluster, count)
-        other = self._proc_exprs(cluster + 1, count)
-        out: dict[str, list[tuple[str, list[int]]]] = {}
-        for name in _names(here):
-            values = [p.get(name, "undefined") for p in here]
-            if all(v == values[0] for v in values) and values == [p.get(name, "undefined") for p in other]:
-                continue
-            groups: dict[str, list[int]] = {}
-            for proc, value in enumerate(values):
-                groups.setdefault(value, []).append(proc)
-            out[name] = list(groups.items())
-        return out
+        first = procs[0]
+        own: list[classad.ClassAd] = []
+        for exprs in procs:
+            diff = {name: text for name, text in exprs.items() if first.get(name) != text}
+            diff.update({name: "undefined" for name in first if name not in exprs})
+            own.append(_to_ad(diff))
+        return _to_ad(first), own
 
 
-def _names(procs: list[dict[str, str]]) -> list[str]:
-    names: list[str] = []
-    seen: set[str] = set()
-    for p in procs:
-        for n in p:
-            if n not in seen:
-                seen.add(n)
-                names.append(n)
-    return names
+#: stands for the cluster id while job ads are made before the agent assigns it
+_CLUSTER_MARK = 918273645
+_MARK = str(_CLUSTER_MARK)
+_IDENT_CHAR = re.compile(r"[A-Za-z0-9_.]")
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def _over_cluster_id(text: str) -> str:
+    """Expression *text* made with the cluster mark, as an expression over
+    ``ClusterId``: the mark in a string literal splits it into ``strcat``
+    pieces, elsewhere it becomes the attribute reference.
+
+    >>> _over_cluster_id('"out.918273645.0"')
+    'strcat("out.", ClusterId, ".0")'
+    """
+    if _MARK not in text:
+        return text
+    out: list[str] = []
+    at = 0
+    for m in _STRING_LITERAL.finditer(text):
+        out.append(_mark_outside_strings(text[at:m.start()]))
+        inner = m.group(0)[1:-1]
+        if _MARK in inner:
+            parts = [f'"{piece}"' for piece in inner.split(_MARK)]
+            pieces = [p for i, part in enumerate(parts)
+                      for p in ([part] if i == 0 else ["ClusterId", part]) if p != '""']
+            out.append("strcat(" + ", ".join(pieces) + ")")
+        else:
+            out.append(m.group(0))
+        at = m.end()
+    out.append(_mark_outside_strings(text[at:]))
+    return "".join(out)
+
+
+def _mark_outside_strings(text: str) -> str:
+    pieces = text.split(_MARK)
+    for left, right in zip(pieces, pieces[1:]):
+        if (left and _IDENT_CHAR.match(left[-1])) or (right and _IDENT_CHAR.match(right[0])):
+            raise SubmitError(
+                "$(Cluster) is glued to a name or number in an expression; the cluster id is "
+                "not known before the agent queues the jobs (write it apart, e.g. ClusterId)")
+    return "ClusterId".join(pieces)
 
 
 def _check_key(key: str, line: int) -> None:

@@ -91,7 +91,13 @@ class JobBinding:
 def _scheduler_methods(schedd: Schedd, negotiator: Negotiator | None,
                        backend: Startd | Any) -> dict[str, Handler]:
     def submit(args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
-        ids, _ = schedd.submit(args["Ad"], int(args.get("Count", 1)), caller)
+        proc_ads = args.get("ProcAds")
+        if proc_ads is not None and not isinstance(proc_ads, list):
+            raise ParameterInvalid("ProcAds must be a list of maps, one per proc")
+        count = args.get("Count")
+        if count is None:
+            count = 1 if proc_ads is None else len(proc_ads)
+        ids, _ = schedd.submit(args["Ad"], int(count), caller, proc_ads=proc_ads)
         return {"Id": ids[0], "Ids": ids}
 
     def submit_job(args: Mapping[str, Any], caller: Caller) -> dict[str, Any]:

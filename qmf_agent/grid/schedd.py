@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 #: Attributes nobody may change with SetAttribute/Edit (the queue's identity).
 _PROTECTED = frozenset({"ClusterId", "ProcId", "GlobalJobId", "JobStatus", "MyType", "QDate"})
 _ADMIN_ONLY = frozenset({"Owner"})
+#: Attributes a Submit's ProcAds may not give one proc: they are the
+#: cluster's (ids, submission time, owner, the status the submit queues in).
+_CLUSTER_ONLY = frozenset({"clusterid", "procid", "globaljobid", "qdate", "owner", "jobstatus",
+                           "mytype"})
 _MAX_COUNT = 1_000_000
 _FETCH_MAX = 1 << 20
 _STATUS_NAMES = {s.value: s.name.title().replace("_", "") for s in JobStatus}
@@ -429,9 +433,14 @@ class Schedd:
 
     # --- submit ------------------------------------------------------------
 
-    def submit(self, ad_map: Mapping[str, Any], count: int, caller: Caller) -> tuple[list[str], str]:
+    def submit(self, ad_map: Mapping[str, Any], count: int, caller: Caller,
+               proc_ads: Sequence[Any] | None = None) -> tuple[list[str], str]:
         """Queue *count* procs of one new cluster; returns (ids, wire encoding).
 
+        *proc_ads*, when given, has one wire map per proc whose attributes
+        override the cluster ad *ad_map* for that proc (what a submit
+        description's ``$(Process)`` or queue items make differ): the whole
+        cluster is still one transaction, acknowledged once it is durable.
         With ``caller.request_id`` a retry of the same Submit is answered with
         the ids of the first one instead of queueing again.
         """
@@ -439,6 +448,9 @@ class Schedd:
             raise ParameterInvalid("Ad must be a map of attribute names to values")
         if type(count) is not int or not 1 <= count <= _MAX_COUNT:
             raise ParameterInvalid(f"Count must be an integer from 1 to {_MAX_COUNT}, got {count!r}")
+        if proc_ads is not None and len(proc_ads) != count:
+            raise ParameterInvalid(f"ProcAds has {len(proc_ads)} ads but Count is {count}: "
+                                   "give one ad per proc")
         if caller.request_id:
             earlier = self.store.request(caller.request_id)
             if earlier is not None:
@@ -451,6 +463,7 @@ class Schedd:
         attrs = raw_from_classad(ad)
         self._owner_for(attrs, caller)
         self._check_required(attrs)
+        given = _proc_overrides(proc_ads) if proc_ads is not None else [None] * count
         if self.spooled.wants_spool(attrs):
             attrs[SPOOLED] = True
         with self.lock:
@@ -458,19 +471,19 @@ class Schedd:
             self._fill_defaults(attrs, cid)
             cluster = Cluster(cid, attrs, self.config.name)
             ids = [f"{cid}.{p}" for p in range(count)]
-            own = self._submit_to_backend(cluster, count)
+            own = self._submit_to_backend(cluster, given)
             try:
                 with self.store.transaction() as txn:
                     txn.put_cluster(cid, raw_to_json(attrs))
-                    txn.put_procs((cid, p, raw_to_json(given) if given else None)
-                                  for p, given in enumerate(own))
+                    txn.put_procs((cid, p, raw_to_json(mine) if mine else None)
+                                  for p, mine in enumerate(own))
                     txn.set_meta("next_cluster", cid + 1)
                     if caller.request_id:
                         txn.remember_request(caller.request_id,
                                              {"ids": ids, "encoding": encoding}, now())
             except BaseException:
-                for p, given in enumerate(own):
-                    if given:
+                if getattr(self.backend, "schedules_itself", False):
+                    for p in range(count):
                         self.backend.kill(f"{cid}.{p}")   # not queued here: not run there
                 raise
             self._next_cluster = cid + 1
@@ -491,8 +504,9 @@ class Schedd:
                 self._log_event(job, EventCode.SUBMIT,
                                 f"Job submitted from host: {self.config.name}")
                 self.sink.changed("job", job.id)
+                cmd = job.get("Cmd")
                 self.sink.event("JobSubmitted", {"Id": job.id, "Owner": owner,
-                                                 "Cmd": attrs["Cmd"]})
+                                                 "Cmd": cmd if type(cmd) is str else raw_to_text(cmd)})
             self.sink.changed("submitter", owner)
             self.sink.changed("submission", f"{owner}#{sub}")
             self.sink.changed("scheduler", self.config.name)
@@ -500,24 +514,27 @@ class Schedd:
         self.on_work()
         return ids, encoding
 
-    def _submit_to_backend(self, cluster: Cluster, count: int) -> list[dict[str, Any] | None]:
-        """Each proc's own attributes from a backend that schedules itself, else None.
+    def _submit_to_backend(self, cluster: Cluster,
+                           given: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+        """Each proc's own attributes: those the submit *given*, plus, from a
+        backend that schedules itself, what it adds.
 
         Such a backend (Slurm) takes the jobs at Submit, before our commit,
         so that its refusal fails the Submit with nothing queued here and
         every queued job carries the backend's id for it.
         """
         if not getattr(self.backend, "schedules_itself", False):
-            return [None] * count
+            return given
         backend = cast(SelfScheduling, self.backend)
         jobs = []
-        for p in range(count):
-            job = Job(cluster, p)
+        for p, mine in enumerate(given):
+            job = Job(cluster, p, mine)
             try:
                 jobs.append((self.spec(job), job.ad()))
             except ArgumentError as exc:
                 raise ParameterInvalid(f"job {job.id}: {exc}") from None
-        return list(backend.submit(jobs))
+        added = list(backend.submit(jobs))
+        return [{**(mine or {}), **(more or {})} or None for mine, more in zip(given, added)]
 
     def _owner_for(self, attrs: dict[str, Any], caller: Caller) -> None:
         given = attrs.get("Owner")
@@ -540,12 +557,10 @@ class Schedd:
                    if n not in attrs]
         if missing:
             raise ParameterInvalid("job ad is missing required attribute(s): " + ", ".join(missing))
-        for name in ("Cmd", "Iwd", "Owner"):
-            if type(attrs[name]) is not str or not attrs[name]:
-                raise ParameterInvalid(f"job attribute {name} must be a non-empty string, "
-                                       f"got {raw_to_text(attrs[name])}")
-        if not os.path.isabs(attrs["Iwd"]):
-            raise ParameterInvalid(f"job attribute Iwd must be an absolute path, got {attrs['Iwd']!r}")
+        if type(attrs["Owner"]) is not str or not attrs["Owner"]:
+            raise ParameterInvalid(f"job attribute Owner must be a non-empty string, "
+                                   f"got {raw_to_text(attrs['Owner'])}")
+        _check_paths(attrs, "job attribute")
         universe = attrs["JobUniverse"]
         if type(universe) is not int or universe not in {u.value for u in Universe}:
             raise ParameterInvalid(
@@ -801,12 +816,15 @@ class Schedd:
             job = self._job_or_raise(job_id)
             if not self.may_act(job, caller):
                 raise Forbidden(f"{caller.identity or 'anonymous'} may not read job {job.id}'s files")
-            path = job.get(attr)
-            iwd = job.get("Iwd", "/")
+            text = _RunStrings(job)
+            try:
+                path, iwd = text.get(attr), text.get("Iwd")
+            except ArgumentError as exc:
+                raise ParameterInvalid(f"job {job_id}: {exc}") from None
             owner = job.owner
-        if type(path) is not str or not path or path == os.devnull:
+        if not path or path == os.devnull:
             raise ParameterInvalid(f"job {job_id} has no {attr} file")
-        path = os.path.join(iwd if type(iwd) is str else "/", path)
+        path = os.path.join(iwd or "/", path)
         try:
             with open(path, "rb") as fh:
                 st = os.fstat(fh.fileno())
@@ -856,9 +874,16 @@ class Schedd:
     # --- running -----------------------------------------------------------
 
     def spec(self, job: Job) -> JobSpec:
-        """Resolve *job* into what the backend runs; ArgumentError if malformed."""
-        iwd = str(job.get("Iwd"))
-        cmd = str(job.get("Cmd"))
+        """Resolve *job* into what the backend runs; ArgumentError if malformed.
+
+        The attributes that make the run (Cmd, Arguments/Args,
+        Environment/Env, In, Out, Err, Iwd) may be ClassAd expressions,
+        evaluated here against the job's own ad: HTCondor's tutorial writes
+        ``Err = strcat("test.err", ProcId)`` for a per-proc error file.
+        """
+        text = _RunStrings(job)
+        iwd = text.get("Iwd") or "/"
+        cmd = text.get("Cmd") or ""
         files: dict[str, str] | None = None
         if self.spooled.is_spooled(job):
             iwd, cmd, files = self.spooled.paths(job)
@@ -866,20 +891,16 @@ class Schedd:
                 self.spooled.prepare(job)
             except OSError as exc:
                 raise ArgumentError(f"cannot prepare the spool directory: {exc}") from None
-        args = job.get("Arguments")
-        if type(args) is str:
-            argv = split_new(args)
-        else:
-            old = job.get("Args", "")
-            if type(old) is not str:
-                raise ArgumentError(f"Args must be a string, got {raw_to_text(old)}")
-            argv = split_old_args(old)
-        env_text = job.get("Environment")
+        args = text.get("Arguments")
+        argv = split_new(args) if args is not None else split_old_args(text.get("Args") or "")
         env: dict[str, str] = {}
-        if type(env_text) is str:
+        env_text = text.get("Environment")
+        if env_text is not None:
             env = parse_new_env(env_text)
-        elif type(job.get("Env")) is str:
-            env = parse_old_env(job.get("Env"))
+        else:
+            old_env = text.get("Env")
+            if old_env is not None:
+                env = parse_old_env(old_env)
         owner = job.owner
         base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": iwd, "USER": owner,
                 "_CONDOR_JOB_IWD": iwd, "CONDOR_ID": job.id}
@@ -888,9 +909,7 @@ class Schedd:
         def path(attr: str) -> str:
             if files is not None:
                 return files[attr]
-            value = job.get(attr, os.devnull)
-            value = value if type(value) is str and value else os.devnull
-            return os.path.join(iwd, value)
+            return os.path.join(iwd, text.get(attr) or os.devnull)
 
         return JobSpec(job.id, owner, int(job.get("JobUniverse", 5)),
                        [os.path.join(iwd, cmd)] + argv, base, iwd,
@@ -1195,6 +1214,74 @@ class Schedd:
                 "MeanTimeToStart": tts / nts if nts else 0.0,
                 "MeanRunningTime": rt / nrt if nrt else 0.0,
             }
+
+
+class _RunStrings:
+    """A job's run attributes as strings: literals as they are, expressions
+    evaluated against the job's ad (built once, on the first expression)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._ad: classad.ClassAd | None = None
+
+    def get(self, name: str) -> str | None:
+        """The string *name* gives; None when it is absent or undefined.
+
+        Raises :class:`ArgumentError` (the job is held with it) when the
+        value is, or evaluates to, anything but a string.
+        """
+        value = self.job.get(name)
+        if value is None or type(value) is str:
+            return value
+        if type(value) is not Expr:
+            raise ArgumentError(f"{name} must be a string, got {raw_to_text(value)}")
+        if self._ad is None:
+            self._ad = self.job.ad()
+        result = self._ad.eval(name)
+        if isinstance(result, str):
+            return result
+        if isinstance(result, classad.Value) and result == classad.Value.Undefined:
+            return None
+        shown = "error" if isinstance(result, classad.Value) else raw_to_text(result)
+        raise ArgumentError(f"{name} = {value.text} evaluates to {shown}, not a string")
+
+
+def _check_paths(attrs: Mapping[str, Any], where: str) -> None:
+    """Cmd and Iwd, when *attrs* has them: a non-empty string (Iwd an absolute
+    path), or an expression -- evaluated per proc when the job starts."""
+    for name in ("Cmd", "Iwd"):
+        value = attrs.get(name)
+        if name not in attrs or type(value) is Expr:
+            continue
+        if type(value) is not str or not value:
+            raise ParameterInvalid(f"{where} {name} must be a non-empty string or an "
+                                   f"expression, got {raw_to_text(value)}")
+        if name == "Iwd" and not os.path.isabs(value):
+            raise ParameterInvalid(f"{where} Iwd must be an absolute path, got {value!r}")
+
+
+def _proc_overrides(proc_ads: Sequence[Any]) -> list[dict[str, Any] | None]:
+    """Submit's ProcAds as each proc's own raw attributes (None: no override)."""
+    out: list[dict[str, Any] | None] = []
+    for p, wire in enumerate(proc_ads):
+        if not isinstance(wire, Mapping):
+            raise ParameterInvalid(f"ProcAds[{p}] must be a map of attribute names to values, "
+                                   f"got {type(wire).__name__}")
+        if not wire:
+            out.append(None)
+            continue
+        try:
+            ad, _ = classad.decode_job_ad(dict(wire))
+        except ValueError as exc:
+            raise ParameterInvalid(f"ProcAds[{p}]: {exc}") from None
+        own = raw_from_classad(ad)
+        fixed = sorted(n for n in own if n.lower() in _CLUSTER_ONLY)
+        if fixed:
+            raise ParameterInvalid(f"ProcAds[{p}] may not set {', '.join(fixed)}: "
+                                   "those belong to the whole cluster")
+        _check_paths(own, f"ProcAds[{p}]")
+        out.append(own or None)
+    return out
 
 
 def _parse_constraint(text: str) -> Any:

@@ -104,25 +104,3 @@ def test_submit_from_stdin_with_appended_commands(capsys, monkeypatch, tmp_path)
     ads = json.loads(out)
     assert [a["Args"] for a in ads] == ["hi 0", "hi 1"]
     assert ads[0]["Iwd"] == str(tmp_path)
-
-
-def test_progress_bar_only_on_a_terminal():
-    import io
-
-    from console.cli_format import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    tty = Terminal()
-    bar = Progress(4, "submitting 4 jobs", out=tty)
-    bar.update(2)
-    assert "submitting 4 jobs [" in tty.getvalue() and " 2/4 " in tty.getvalue()
-    bar.finish()
-    assert tty.getvalue().endswith("s\n") and " 4/4 " in tty.getvalue()
-    piped = io.StringIO()
-    quiet = Progress(4, "x", out=piped)
-    quiet.update(1)
-    quiet.finish()
-    assert piped.getvalue() == ""

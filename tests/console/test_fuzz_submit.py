@@ -82,14 +82,13 @@ def test_only_submit_errors_escape_with_a_line_number(tmp_path_factory, text: st
         return
     try:
         ads = sub.jobs(cluster=cluster)
-        first, total = sub.first_job_ad()
-        sub.per_job_values(cluster)
+        first, own = sub.submit_ads()
         str(sub)
     except SubmitError as err:
         check_error(err, text)
         return
-    assert total == len(ads) == sub.job_count()
-    assert isinstance(first, classad.ClassAd)
+    assert len(own) == len(ads) == sub.job_count()
+    assert isinstance(first, classad.ClassAd) and all(isinstance(o, classad.ClassAd) for o in own)
     for proc, ad in enumerate(ads):
         assert ad.eval("ClusterId") == cluster and ad.eval("ProcId") == proc
 

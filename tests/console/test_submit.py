@@ -56,23 +56,45 @@ def test_commands_become_job_attributes(tmp_path):
     assert isinstance(ev(ad, "Owner"), str) and ev(ad, "Owner")
 
 
-def test_first_job_ad_and_per_job_values(tmp_path):
+def test_submit_ads_cluster_ad_and_what_each_job_changes(tmp_path):
     sub = Submit(BASIC, base_dir=str(tmp_path))
-    ad, count = sub.first_job_ad()
-    assert count == 3
+    ad, own = sub.submit_ads()
+    assert len(own) == 3
     assert "ClusterId" not in ad and ev(ad, "Cmd") == "/bin/echo"
-    values = sub.per_job_values(9)
-    # what depends on the job: Arguments and Err ($(Process)), Out ($(Cluster) too)
-    assert set(values) == {"Arguments", "Out", "Err"}
-    assert values["Out"] == [('"out.9.0"', [0]), ('"out.9.1"', [1]), ('"out.9.2"', [2])]
+    # proc 0 is the cluster ad itself; the others change what depends on the job
+    assert len(own[0]) == 0
+    assert set(own[1].keys()) == {"Arguments", "Out", "Err"} == set(own[2].keys())
+    # $(Cluster) is not known before the agent queues the jobs: an expression over ClusterId
+    assert str(ad.lookup("Out")).replace(" ", "") == 'strcat("out.",ClusterId,".0")'
+    assert str(own[2].lookup("Out")).replace(" ", "") == 'strcat("out.",ClusterId,".2")'
+    probe = classad.ClassAd({"ClusterId": 9})
+    probe.update(own[2])
+    assert probe.eval("Out") == "out.9.2" == ev(sub.jobs(9)[2], "Out")
     same = Submit("executable = /bin/true\noutput = fixed.out\nqueue 5")
-    assert same.per_job_values(4) == {}
+    _, own = same.submit_ads()
+    assert [len(o) for o in own] == [0] * 5
     assert same.job_count() == 5
 
 
-def test_per_job_values_group_procs_with_the_same_value():
+def test_submit_ads_group_items_and_count():
     sub = Submit("executable = /bin/echo\narguments = $(x)\nqueue 2 x in (a, b)")
-    assert sub.per_job_values(1) == {"Args": [('"a"', [0, 1]), ('"b"', [2, 3])]}
+    ad, own = sub.submit_ads()
+    assert ev(ad, "Args") == "a"
+    assert [dict(o.items()) for o in own] == [{}, {}, {"Args": "b"}, {"Args": "b"}]
+    _, own = Submit("executable = /bin/true\noutput = o.$(Process)\nqueue").submit_ads(count=4)
+    assert [o.eval("Out") for o in own[1:]] == ["o.1", "o.2", "o.3"]
+
+
+def test_cluster_id_in_expressions_and_attributes_missing_in_some_jobs():
+    sub = Submit("executable = /bin/true\n+Group = $(Cluster) * 10\n+Tag = \"c$(Cluster)p$(Process)\"\n"
+                 "queue\n+Extra = 1\nqueue")
+    ad, own = sub.submit_ads()
+    assert str(ad.lookup("Group")).replace(" ", "") == "ClusterId*10"
+    assert str(own[1].lookup("Tag")).replace(" ", "") == 'strcat("c",ClusterId,"p1")'
+    assert own[1]["Extra"] == 1 and "Extra" not in ad
+    glued = Submit("executable = /bin/true\n+Bad = x$(Cluster)\nqueue")
+    with pytest.raises(SubmitError, match="glued"):
+        glued.submit_ads()
 
 
 def test_relative_executable_and_initialdir(tmp_path):
@@ -186,13 +208,13 @@ def test_submit_from_dict_and_keywords():
 
 
 def test_count_replaces_a_plain_queue_only():
-    ad, count = Submit("executable=/bin/true\noutput = o.$(Process)\nqueue").first_job_ad(count=7)
-    assert count == 7
+    _, own = Submit("executable=/bin/true\noutput = o.$(Process)\nqueue").submit_ads(count=7)
+    assert len(own) == 7
     assert len(Submit("executable=/bin/true\nqueue 2").jobs(count=4)) == 4
     with pytest.raises(SubmitError, match="count can replace only a single plain"):
-        Submit("executable=/bin/echo\narguments=$(x)\nqueue x in (a, b)").first_job_ad(count=3)
+        Submit("executable=/bin/echo\narguments=$(x)\nqueue x in (a, b)").submit_ads(count=3)
     with pytest.raises(SubmitError, match="count must be a positive integer"):
-        Submit("executable=/bin/true\nqueue").first_job_ad(count=0)
+        Submit("executable=/bin/true\nqueue").submit_ads(count=0)
 
 
 @pytest.mark.parametrize(
@@ -271,8 +293,8 @@ def test_any_text_gives_jobs_or_a_submit_error(text):
     try:
         sub = Submit("executable = /bin/true\n" + text)
         ads = sub.jobs(cluster=3)
-        sub.per_job_values(3)
+        _, own = sub.submit_ads()
     except SubmitError as e:
         assert str(e)
         return
-    assert all(ev(a, "ClusterId") == 3 for a in ads)
+    assert all(ev(a, "ClusterId") == 3 for a in ads) and len(own) == len(ads)
