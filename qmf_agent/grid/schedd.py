@@ -882,11 +882,13 @@ class Schedd:
         ``Err = strcat("test.err", ProcId)`` for a per-proc error file.
         """
         text = _RunStrings(job)
-        iwd = text.get("Iwd") or "/"
-        cmd = text.get("Cmd") or ""
+        iwd, cmd = text.get("Iwd"), text.get("Cmd")
+        if not iwd or not cmd:
+            raise ArgumentError(f"{'Cmd' if iwd else 'Iwd'} is undefined or empty")
         files: dict[str, str] | None = None
         if self.spooled.is_spooled(job):
-            iwd, cmd, files = self.spooled.paths(job)
+            iwd, cmd, files = self.spooled.paths(
+                job, cmd, {attr: text.get(attr) for attr in ("In", "Out", "Err")})
             try:
                 self.spooled.prepare(job)
             except OSError as exc:

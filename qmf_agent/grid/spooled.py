@@ -80,18 +80,19 @@ class SpooledJobs:
     def run_dir(self, job: Job) -> str:
         return self.store.job_dir(job.id)
 
-    def paths(self, job: Job) -> tuple[str, str, dict[str, str]]:
-        """(run directory, command path, {In/Out/Err: path}) of a spooled job."""
+    def paths(self, job: Job, cmd: str,
+              std: dict[str, str | None]) -> tuple[str, str, dict[str, str]]:
+        """(run directory, command path, {In/Out/Err: path}) of a spooled job
+        whose Cmd and In/Out/Err (*std*) the scheduler has evaluated."""
         run_dir = self.run_dir(job)
-        cmd = str(job.get("Cmd"))
         if job.get("TransferExecutable") is not False:
             sent = os.path.join(run_dir, os.path.basename(cmd))
             if os.path.exists(sent):
                 cmd = sent
         files = {}
         for attr in ("In", "Out", "Err"):
-            value = job.get(attr)
-            if type(value) is str and value and value != os.devnull:
+            value = std.get(attr)
+            if value and value != os.devnull:
                 files[attr] = os.path.join(run_dir, os.path.basename(value))
             else:
                 files[attr] = os.devnull

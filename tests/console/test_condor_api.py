@@ -30,8 +30,13 @@ def test_seed_submit_fills_the_missing_attributes_and_runs(schedd, tmp_path):
     assert (tmp_path / "test.out").read_text() == "Hello world\n"
 
 
+# jobs that must stay in the queue while a test looks at them cannot match a slot
+NEVER_RUNS = classad.ExprTree("false")
+
+
 def test_query_projection_limit_and_bad_constraint(schedd):
-    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "30"}), count=3)
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "30",
+                                             "Requirements": NEVER_RUNS}), count=3)
     ads = schedd.query(f"ClusterId == {cluster}", ["ClusterId", "ProcId"])
     assert sorted(a["ProcId"] for a in ads) == [0, 1, 2]
     assert all("Cmd" not in a for a in ads)
@@ -42,7 +47,7 @@ def test_query_projection_limit_and_bad_constraint(schedd):
 
 
 def test_edit_act_and_totals(schedd):
-    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60"}))
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60", "Requirements": NEVER_RUNS}))
     assert schedd.edit(f"ClusterId =?= {cluster}", "foo", '"bar"') == 1
     assert schedd.query(f"ClusterId == {cluster}", ["foo"])[0]["foo"] == "bar"
     schedd.edit(f"ClusterId =?= {cluster}", "foo", "42")
@@ -68,13 +73,46 @@ def test_edit_act_and_totals(schedd):
 
 def test_submit_description_one_cluster_many_jobs(schedd, tmp_path):
     sub = Submit("executable = /bin/sh\narguments = \"-c 'echo job $(Process) of $(Cluster)'\"\n"
-                 "output = out.$(Process)\nqueue 3\n")
+                 "output = out.$(Process)\nerror = err.$(Cluster).$(Process)\nqueue 3\n")
     results: list[classad.ClassAd] = []
     cluster = schedd.submit(sub, ad_results=results)
-    assert sorted(a["ProcId"] for a in results) == [0, 1, 2]
+    # the ads come from the submit itself, with the literals condor_submit writes:
+    # the jobs may all have finished by now
+    assert [(a["ClusterId"], a["ProcId"]) for a in results] == [(cluster, p) for p in range(3)]
+    assert [a["Out"] for a in results] == ["out.0", "out.1", "out.2"]
+    assert results[2]["Err"] == f"err.{cluster}.2"
+    assert results[1]["Arguments"] == f"-c 'echo job 1 of {cluster}'"
     schedd.wait(cluster, timeout=30)
     for proc in range(3):
         assert (tmp_path / f"out.{proc}").read_text() == f"job {proc} of {cluster}\n"
+        assert (tmp_path / f"err.{cluster}.{proc}").exists()
+    # the queue has each job's own values; $(Cluster) ones as expressions over ClusterId
+    ads = {a["ProcId"]: a for a in schedd.history(f"ClusterId == {cluster}")}
+    assert ads[1]["Out"] == "out.1" and ads[1].eval("Err") == f"err.{cluster}.1"
+
+
+def test_seed_err_expression_gives_a_file_per_proc(schedd, tmp_path):
+    # HTCondor's tutorial: instead of error = test.err.$(Process), Err = strcat("test.err", ProcID)
+    cluster = schedd.submit(classad.ClassAd({
+        "Cmd": "/bin/sh", "Arguments": "-c 'echo failing >&2'",
+        "Err": classad.ExprTree('strcat("test.err", ProcID)')}), count=2)
+    schedd.wait(cluster, timeout=30)
+    assert (tmp_path / "test.err0").read_text() == "failing\n"
+    assert (tmp_path / "test.err1").read_text() == "failing\n"
+
+
+def test_submit_with_proc_ads_on_the_wire(schedd, tmp_path):
+    ad = htcondor._schedd.complete_job_ad(classad.ClassAd({"Cmd": "/bin/echo", "Requirements": NEVER_RUNS}))
+    out = schedd._invoke("Submit", Ad=ad, ProcAds=[classad.ClassAd(), classad.ClassAd({"Args": "two"})])
+    cluster = int(out["Id"].split(".")[0])
+    assert out["Ids"] == [f"{cluster}.0", f"{cluster}.1"]   # Count defaults to len(ProcAds)
+    ads = {a["ProcId"]: a for a in schedd.query(f"ClusterId == {cluster}", ["ProcId", "Args"])}
+    assert "Args" not in ads[0] and ads[1]["Args"] == "two"
+    with pytest.raises(QmfError, match="ProcAds has 1 ads but Count is 3"):
+        schedd._invoke("Submit", Ad=ad, Count=3, ProcAds=[classad.ClassAd()])
+    with pytest.raises(QmfError, match="may not set ClusterId"):
+        schedd._invoke("Submit", Ad=ad, ProcAds=[classad.ClassAd({"ClusterId": 5})])
+    schedd.act(htcondor.JobAction.Remove, cluster)
 
 
 def test_submit_items_become_per_job_values(schedd, tmp_path):
@@ -178,7 +216,7 @@ def test_wait_returns_the_finished_ads_or_times_out(schedd):
     cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}), count=2)
     ads = schedd.wait(cluster, timeout=30)
     assert sorted(a["ProcId"] for a in ads) == [0, 1] and {a["JobStatus"] for a in ads} == {4}
-    slow = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60"}))
+    slow = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "60", "Requirements": NEVER_RUNS}))
     with pytest.raises(RequestTimeout, match="did not finish within 1s"):
         schedd.wait(f"{slow}.0", timeout=1, poll=0.2)
     schedd.act(htcondor.JobAction.Remove, slow)
