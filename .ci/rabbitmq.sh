@@ -22,4 +22,8 @@ add_user alice alice
 add_user admin admin
 rabbitmqctl -q set_user_tags admin administrator
 rabbitmqctl -q set_policy --apply-to queues tmp-expiry '^(amq\.gen-|rpl_|reply_|qmf\.sub\.)' '{"expires":60000}' >/dev/null
+# An agent's request queue outlives the agent (it is declared, not
+# exclusive); one unused for 10 minutes goes, so departed agents (test runs
+# included) do not pile up queues. A restarted agent declares it again.
+rabbitmqctl -q set_policy --apply-to queues agent-expiry '^qmf\.default\.direct\.' '{"expires":600000}' >/dev/null
 echo "rabbitmq up on 127.0.0.1:5672 (users qmf, alice, admin)"
