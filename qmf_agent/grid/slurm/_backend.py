@@ -22,9 +22,8 @@ where exit codes come from.  A listing that fails (slurmctld down or
 restarting) changes nothing: the poller reports it in the scheduler's
 status, logs it once and retries.
 
-Slurm's nodes are the slots: one slot object per node with its CPUs and
-memory, refreshed with one ``sinfo`` call every few seconds.  They are
-never *free* to our negotiator: Slurm places jobs, not us.
+Slurm's nodes are the slots (:mod:`._nodes`), refreshed with one ``sinfo``
+call every few seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +43,8 @@ from .. import userfiles
 from ..backend import ExitCallback, ExitResult, JobSpec, SlotView
 from ..config import Config
 from ..jobs import Job, JobStatus
-from ._cli import Completion, JobCompLog, JobRow, NodeRow, SlurmCli, SlurmError
+from ._cli import Completion, JobCompLog, JobRow, SlurmCli, SlurmError
+from ._nodes import SlurmNodes
 from ._script import ScriptError, batch_script
 
 __all__ = ["SlurmBackend", "SlurmConfig", "job_kind"]
@@ -160,26 +160,6 @@ class _Plan:
     exits: list[ExitResult] = field(default_factory=list)
 
 
-@dataclass
-class _Node:
-    row: NodeRow
-    state: str
-    activity: str
-    entered_state: int
-    entered_activity: int
-    ad: classad.ClassAd
-
-
-def _slot_state(row: NodeRow) -> tuple[str, str]:
-    """HTCondor's State/Activity for a Slurm node state."""
-    base = row.state.rstrip("*~#!%$@^-+").lower()
-    if base == "idle":
-        return "Unclaimed", "Idle"
-    if base in ("mixed", "allocated", "completing", "mix", "alloc", "comp"):
-        return "Claimed", "Busy"
-    return "Owner", "Idle"     # down, drained, maint, unknown: not available to jobs
-
-
 def _int_attr(ad: classad.ClassAd, name: str) -> int | None:
     """*name* evaluated in the job's ad when it is an integer (else None)."""
     if name not in ad:
@@ -205,7 +185,7 @@ class SlurmBackend:
         self._by_slurm: dict[str, _Tracked] = {}
         self._records: dict[str, Completion] = {}
         self._comp = JobCompLog(self.config.jobcomp_log) if self.config.jobcomp_log else None
-        self._nodes: dict[str, _Node] = {}
+        self.nodes = SlurmNodes(sink, self.config.arch, self.config.opsys)
         self._nodes_at = 0.0
         self._schedd: Any = None
         self._callback: ExitCallback | None = None
@@ -628,8 +608,8 @@ class SlurmBackend:
         started = time.monotonic()
         try:
             rows = self.cli.jobs()
-            if started - self._nodes_at >= self.config.node_interval or not self._nodes:
-                self._refresh_nodes(self.cli.nodes())
+            if started - self._nodes_at >= self.config.node_interval or not self.nodes.names():
+                self.nodes.refresh(self.cli.nodes())
                 self._nodes_at = started
         except SlurmError as exc:
             self._set_status(f"Slurm does not answer: {exc.text}")
@@ -713,7 +693,7 @@ class SlurmBackend:
     def _plan_one(self, t: _Tracked, status: int, view: _View, plan: _Plan) -> None:
         """The steps that bring our job from *status* to what Slurm says."""
         kind, job_id = view.kind, t.job_id
-        node = view.node or self._first_node()
+        node = view.node or next(iter(self.nodes.names()), "")
         if kind in ("running", "suspended"):
             t.run_start = t.run_start or view.start or time.time()
         elif kind in ("idle", "held") and t.run_start is not None:
@@ -769,10 +749,6 @@ class SlurmBackend:
             plan.exits.append(self._killed(t, view))
         t.final = True
 
-    def _first_node(self) -> str:
-        with self._lock:
-            return next(iter(self._nodes), "")
-
     @staticmethod
     def _killed(t: _Tracked, view: _View) -> ExitResult:
         end = view.end or time.time()
@@ -827,77 +803,14 @@ class SlurmBackend:
             log.info("Slurm: %s %d job(s) (%s): %s", action, totals["TotalSuccess"],
                      ", ".join(ids[:5]) + ("..." if len(ids) > 5 else ""), reason)
 
-    # --- slots -----------------------------------------------------------
-
-    def _refresh_nodes(self, rows: list[NodeRow]) -> None:
-        now = int(time.time())
-        announce: list[tuple[str, str, str, str]] = []
-        with self._lock:
-            for slot_id, row in enumerate(sorted(rows, key=lambda r: r.name), start=1):
-                state, activity = _slot_state(row)
-                old = self._nodes.get(row.name)
-                if old is not None and old.row == row:
-                    continue
-                node = _Node(row, state, activity,
-                             old.entered_state if old and old.state == state else now,
-                             old.entered_activity if old and old.activity == activity else now,
-                             classad.ClassAd())
-                node.ad = self._slot_ad(node, slot_id)
-                self._nodes[row.name] = node
-                announce.append((row.name, old.state if old else "", state, activity))
-            gone = set(self._nodes) - {row.name for row in rows}
-            for name in gone:
-                log.warning("Slurm node %s is gone from sinfo", name)
-                del self._nodes[name]
-        for name, old_state, state, activity in announce:
-            self._sink.changed("slot", name)
-            if old_state != state:
-                self._sink.event("SlotStateChanged", {"Name": name, "From": old_state,
-                                                      "To": state, "Activity": activity,
-                                                      "JobId": "", "Owner": ""})
-
-    def _slot_ad(self, node: _Node, slot_id: int) -> classad.ClassAd:
-        row = node.row
-        ad = classad.ClassAd({
-            "MyType": "Machine", "Name": row.name, "Machine": row.name, "SlotID": slot_id,
-            "Arch": self.config.arch, "OpSys": self.config.opsys,
-            "Cpus": row.cpus, "TotalCpus": row.cpus, "Memory": row.memory_mib, "Disk": 0,
-            "State": node.state, "Activity": node.activity,
-            "EnteredCurrentState": node.entered_state,
-            "EnteredCurrentActivity": node.entered_activity,
-            "LoadAvg": row.load, "TotalJobRunTime": 0,
-            "SlurmState": row.state, "SlurmPartitions": ",".join(row.partitions),
-            "CpusAllocated": row.cpus_allocated, "FreeMemory": row.free_memory_mib,
-        })
-        ad["Start"] = classad.ExprTree("true")
-        ad["Requirements"] = classad.ExprTree("START")
-        ad["Rank"] = classad.ExprTree("0")
-        return ad
+    # --- slots: Slurm's nodes --------------------------------------------
 
     def slots(self) -> list[SlotView]:
         """Slurm's nodes; never free to our negotiator (Slurm places jobs)."""
-        with self._lock:
-            return [SlotView(name, node.ad, False) for name, node in self._nodes.items()]
+        return self.nodes.slots()
 
     def slot_names(self) -> list[str]:
-        with self._lock:
-            return list(self._nodes)
+        return self.nodes.names()
 
     def slot_values(self, name: str) -> dict[str, Any] | None:
-        """A node's properties and statistics for its slot object."""
-        with self._lock:
-            node = self._nodes.get(name)
-            if node is None:
-                return None
-            ad = node.ad
-        values: dict[str, Any] = {}
-        for attr in ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
-                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
-                     "LoadAvg", "TotalJobRunTime", "SlurmState", "SlurmPartitions",
-                     "CpusAllocated", "FreeMemory"):
-            value = ad.get(attr)
-            if value is not None and not isinstance(value, classad.ExprTree):
-                values[attr] = value
-        for attr in ("Requirements", "Rank", "Start"):
-            values[attr] = str(ad.lookup(attr))
-        return values
+        return self.nodes.values(name)
