@@ -62,9 +62,10 @@ def wait_done(qmf, cluster: int, timeout: float = 30) -> None:
 
 def test_submit_q_history(qmf, tmp_path):
     cluster = submit(qmf, tmp_path, "executable = /bin/sh\narguments = \"-c 'echo $(Process)'\"\n"
-                                    "output = o.$(Process)\nqueue 2\n")
+                                    "output = o.$(Process)\nerror = e.$(Cluster).$(Process)\nqueue 2\n")
     wait_done(qmf, cluster)
     assert (tmp_path / "o.0").read_text() == "0\n" and (tmp_path / "o.1").read_text() == "1\n"
+    assert (tmp_path / f"e.{cluster}.1").exists()
     code, out, _ = qmf("history", str(cluster))
     assert code == 0
     assert out.splitlines()[0].split() == ["ID", "OWNER", "SUBMITTED", "RUN_TIME", "ST", "COMPLETED", "CMD"]
@@ -74,7 +75,9 @@ def test_submit_q_history(qmf, tmp_path):
 
 
 def test_q_views(qmf, tmp_path):
-    cluster = submit(qmf, tmp_path, "executable = /bin/sleep\narguments = 300\n+Color = \"blue\"\nqueue 3\n")
+    # requirements = false: the jobs stay queued (idle) while the views are read
+    cluster = submit(qmf, tmp_path, "executable = /bin/sleep\narguments = 300\n+Color = \"blue\"\n"
+                                    "requirements = false\nqueue 3\n")
     code, out, _ = qmf("q")
     assert code == 0
     assert "OWNER" in out and "BATCH_NAME" in out and f"ID: {cluster}" in out
@@ -94,7 +97,7 @@ def test_q_views(qmf, tmp_path):
 
 
 def test_hold_release_rm_edit(qmf, tmp_path):
-    cluster = submit(qmf, tmp_path, "executable = /bin/sleep\narguments = 300\nqueue 2\n")
+    cluster = submit(qmf, tmp_path, "executable = /bin/sleep\narguments = 300\nrequirements = false\nqueue 2\n")
     code, out, _ = qmf("hold", f"{cluster}.0", "-reason", "cli test")
     assert (code, out) == (0, "1 job(s) held.\n")
     code, out, _ = qmf("q", "-hold", str(cluster))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,15 +65,19 @@ def test_seed_tutorial(agent, tmp_path):
 
 
 def test_qmf_submit(agent, tmp_path):
-    done = run_example("qmf_submit.py", "--url", agent.url, "--seconds", "2", cwd=tmp_path)
+    import console as htcondor
+
+    # the job sleeps long enough to be found in the queue however slow the machine
+    done = run_example("qmf_submit.py", "--url", agent.url, "--seconds", "600", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Submitted job: ") and lines[0].endswith(".0")
     job_id = lines[0].split(": ")[1]
+    htcondor.Schedd(agent.url).act(htcondor.JobAction.Remove, [job_id])
     assert lines[1] in ("Job status: Idle", "Job status: Running")
     assert lines[2] == "Job properties:"
     props = dict(line.strip().split(" = ", 1) for line in lines[3:])
-    assert props["Cmd"] == "/bin/sleep" and props["Args"] == "2" and props["Owner"] == "nobody"
+    assert props["Cmd"] == "/bin/sleep" and props["Args"] == "600" and props["Owner"] == "nobody"
     assert props["CustomId"] == job_id and props["Iwd"] == "/tmp"
 
 
@@ -85,20 +90,33 @@ def test_qmf_submit_reports_a_refused_job(tmp_path):
 def test_fleet_monitor_sees_heartbeats_events_and_a_lost_agent(tmp_path):
     watched = AgentProcess(tmp_path / "fleet").start()
     try:
+        errors = open(tmp_path / "monitor.err", "w+")
         monitor = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "fleet_monitor.py"), "--url", watched.url, "--for", "15"],
-            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, str(EXAMPLES / "fleet_monitor.py"), "--url", watched.url, "--for", "30"],
+            cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=errors, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(monitor.stdout.readline, "")), daemon=True)
+        reader.start()
+
+        def printed(text: str) -> bool:
+            return any(text in line for line in list(lines))
+
         from console import Session
 
+        # the monitor says "watching" once its session (and subscription) is up
+        assert _until(lambda: printed("watching"), 60), f"monitor did not start: {lines}"
         with Session(watched.url) as s:
             (scheduler,) = s.getObjects(_class="scheduler")
-            for _ in range(5):  # the monitor needs a moment to start and subscribe
-                time.sleep(1)
-                assert scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
-                                         "Iwd": "/tmp", "Owner": "nobody"}).status == 0
-        time.sleep(1)
+            assert scheduler.Submit({"Cmd": "/bin/true", "Requirements": True, "JobUniverse": 5,
+                                     "Iwd": "/tmp", "Owner": "nobody"}).status == 0
+        assert _until(lambda: printed("event       JobSubmitted") and printed("heartbeat"), 30), lines
         watched.stop()
-        out, err = monitor.communicate(timeout=30)
+        monitor.wait(timeout=60)
+        reader.join(timeout=10)
+        out = "".join(lines)
+        errors.seek(0)
+        err = errors.read()
+        errors.close()
     finally:
         watched.stop()
     assert monitor.returncode == 0, err
@@ -110,12 +128,23 @@ def test_fleet_monitor_sees_heartbeats_events_and_a_lost_agent(tmp_path):
     assert "summary: 1 agent(s)" in out and "1 lost" in out
 
 
+def _until(cond, timeout: float) -> bool:
+    """Poll *cond* until it holds (True) or *timeout* seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_auto_release_releases_at_most_n_times(agent, tmp_path):
     import console as htcondor
     from console import classad
 
     schedd = htcondor.Schedd(agent.url)
-    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "300", "Iwd": str(tmp_path)}))
+    cluster = schedd.submit(classad.ClassAd({"Cmd": "/bin/sleep", "Args": "300", "Iwd": str(tmp_path),
+                                             "Requirements": classad.ExprTree("false")}))
     job = f"{cluster}.0"
     outputs = []
     for _ in range(3):
