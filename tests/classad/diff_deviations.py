@@ -154,7 +154,7 @@ def _deviations() -> list[Deviation]:
                 **_both_modes("fn", ["random(0)", "random(-5)", "random(0.0)", "userHome()"],
                               {"value": "error"}),
                 **_both_modes("scope", [".a @none"], {"value": "undefined"}),
-                **_both_modes("parse", ["expr '.a'"], {"value": "undefined"}),
+                **_both_modes("parse", ["expr '.a'", "expr '..a'"], {"value": "undefined"}),
                 "parse:compat:mut 'TARGET*.Memory >= RequestMemory && "
                 '(TARGET.Arch == "X86_64" || Arch =?= undefined)\'': {"value": "undefined"},
             },
