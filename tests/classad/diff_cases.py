@@ -371,6 +371,8 @@ _SCOPE_EXPRS = [
     'unresolved(lk, "k.*")', "ifThenElse(a == 1, b, error)", "Requirements", "TARGET.Requirements",
     "MY.Requirements", "size(c)", "isUndefined(k)", "evalInEachContext(a + 1, {[a = 1], [a = 2]})",
     "countMatches(a > 1, {[a = 1], [a = 2], [a = 3]})", "debug(b)", "strcat(a, k)", "a + TARGET.a",
+    "evalInEachContext(zz, b)", "evalInEachContext(zz, 2)", "evalInEachContext(1, b)",
+    "evalInEachContext(zz, lst)", "evalInEachContext(1, lst)", "countMatches(zz, b)", "countMatches(1, lst)",
 ]
 
 
