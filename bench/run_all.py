@@ -10,7 +10,7 @@ skew each other), keeps their output, and writes one page: the machine
 described, a summary table of the issue's targets (met / not met) for the
 figures it reads as JSON, and every benchmark's own table.
 
-    python3 bench/run_all.py [--quick] [--only NAME,...] [--out docs/benchmarks.md]
+    python3 bench/run_all.py [--quick [--full NAME,...]] [--only NAME,...] [--out docs/benchmarks.md]
 
 ``--quick`` runs each benchmark's short form (and a one-minute soak and
 fuzz run); the full run takes well over an hour (the soak alone is ten
@@ -207,11 +207,11 @@ SUMMARISERS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str, str]
 # ------------------------------------------------------------------ page
 
 
-def page(runs: list[Run], quick: bool, began: dt.datetime, seconds: float) -> str:
+def page(runs: list[Run], command: str, began: dt.datetime, seconds: float) -> str:
     out = [
         "# Benchmarks",
         "",
-        f"Written by `python3 bench/run_all.py{' --quick' if quick else ''}` on "
+        f"Written by `python3 bench/run_all.py{command}` on "
         f"{began:%Y-%m-%d %H:%M} UTC ({seconds / 60:.0f} min). Do not edit by hand: run it again.",
         "",
         "Every figure sits next to an anchor measured in the same run on the same machine, as a ratio, so "
@@ -276,12 +276,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short forms (minutes, not hours)")
     ap.add_argument("--only", help="comma-separated benchmark names (default: all that exist)")
+    ap.add_argument("--full", default="", help="with --quick: these benchmarks (comma-separated) at full size")
     ap.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
     ap.add_argument("--timeout", type=float, help="seconds per benchmark (default 900 quick, 7200 full)")
     args = ap.parse_args()
     known = {b.name: b for b in BENCHES}
     names = args.only.split(",") if args.only else [b.name for b in BENCHES]
-    unknown = [n for n in names if n not in known]
+    full = [n for n in args.full.split(",") if n]
+    unknown = [n for n in names + full if n not in known]
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}; known: {', '.join(known)}")
     timeout = args.timeout or (900.0 if args.quick else 7200.0)
@@ -292,10 +294,11 @@ def main() -> int:
             print(f"-- {name}: not in bench/ (skipped)", flush=True)
             continue
         print(f"-- {name} ...", flush=True)
-        run = run_bench(known[name], args.quick, timeout)
+        run = run_bench(known[name], args.quick and name not in full, timeout)
         print(f"   {_state(run)} in {run.seconds:.0f} s", flush=True)
         runs.append(run)
-    Path(args.out).write_text(page(runs, args.quick, began, time.monotonic() - t0))
+    command = (" --quick" if args.quick else "") + (f" --full {args.full}" if args.full else "")
+    Path(args.out).write_text(page(runs, command, began, time.monotonic() - t0))
     print(f"wrote {args.out}")
     return 0 if all(r.ok for r in runs) else 1
 
