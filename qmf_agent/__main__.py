@@ -220,6 +220,23 @@ def _run(args: argparse.Namespace) -> int:
     policy = _policy(config)
     max_message_size = _max_message_size(config)
     audit_handler = _open_audit_log(config, state_dir)
+    try:
+        return _serve(args, config, state_dir, name, security, policy, max_message_size)
+    finally:
+        if audit_handler is not None:
+            _close_audit_log(audit_handler)
+
+
+def _serve(
+    args: argparse.Namespace,
+    config: Config,
+    state_dir: Path,
+    name: str,
+    security: Security,
+    policy: AccessPolicy,
+    max_message_size: int,
+) -> int:
+    """Build the grid and the agent, serve until a signal, shut down."""
     if args.broker:
         server = AgentServer(listen=None, broker=args.broker, security=security)
     else:
@@ -272,9 +289,16 @@ def _run(args: argparse.Namespace) -> int:
     grid.start()
     _wait_for_signals(grid)
     _shutdown(grid, agent, server, config.get_float("SHUTDOWN_TIMEOUT"))
-    if audit_handler is not None:
-        audit_handler.close()
     return 0
+
+
+def _close_audit_log(handler: logging.Handler) -> None:
+    """Undo :func:`_open_audit_log`, so that a ``main()`` run inside a
+    larger program (the tests) leaves the audit logger as it found it."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.removeHandler(handler)
+    audit.propagate = True
+    handler.close()
 
 
 def _wait_for_signals(grid: Grid) -> None:
