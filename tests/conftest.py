@@ -10,7 +10,9 @@ not a reason to skip.  Plain helpers live in ``tests/qmf_testing.py``
 from __future__ import annotations
 
 import pytest
-from qmf_testing import BROKER_URL, free_port, need_broker, need_slurm
+from qmf_testing import BROKER_URL, cancel_agent_slurm_jobs, free_port, need_broker, need_slurm
+
+_ran_slurm_tests = False
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -18,7 +20,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("broker") is not None:
         need_broker()
     if item.get_closest_marker("slurm") is not None:
+        global _ran_slurm_tests
+        _ran_slurm_tests = True
         need_slurm()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave the test cluster as clean as the session found it."""
+    if _ran_slurm_tests:
+        cancel_agent_slurm_jobs()
 
 
 @pytest.fixture

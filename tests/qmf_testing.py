@@ -65,3 +65,26 @@ def need_slurm() -> None:
     if os.environ.get("CI"):
         pytest.fail("CI is set but no Slurm cluster answers (sinfo); .ci/slurm.sh starts one")
     pytest.skip("no Slurm cluster answers (sinfo); set CI to make this a failure")
+
+
+def cancel_agent_slurm_jobs() -> int:
+    """Cancel every Slurm job an agent made (job names ``qmf-*``).
+
+    Stopping an agent leaves its Slurm jobs in place, by design (a restarted
+    agent picks them up again); tests stop agents all the time, so without
+    this the test cluster fills with held and pending jobs that slow every
+    later ``squeue``.  Returns how many were cancelled.
+    """
+    import subprocess
+
+    try:
+        listing = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True,
+                                 text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    ids = [line.split()[0] for line in listing.splitlines()
+           if len(line.split()) == 2 and line.split()[1].startswith("qmf-")]
+    for start in range(0, len(ids), 500):
+        subprocess.run(["scancel", *ids[start:start + 500]], capture_output=True,
+                       timeout=60, check=False)
+    return len(ids)
