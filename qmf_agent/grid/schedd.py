@@ -463,7 +463,8 @@ class Schedd:
         attrs = raw_from_classad(ad)
         self._owner_for(attrs, caller)
         self._check_required(attrs)
-        given = _proc_overrides(proc_ads) if proc_ads is not None else [None] * count
+        given: list[dict[str, Any] | None] = (
+            _proc_overrides(proc_ads) if proc_ads is not None else [None] * count)
         if self.spooled.wants_spool(attrs):
             attrs[SPOOLED] = True
         with self.lock:

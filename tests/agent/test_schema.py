@@ -158,7 +158,10 @@ def test_schema_maps_for_the_wire(schema: Schema) -> None:
     ).items()
     submit = next(m for m in wire["_methods"] if m["_name"] == "Submit")
     count = next(a for a in submit["_arguments"] if a["_name"] == "Count")
-    assert count == {**count, "_type": "uint32", "_dir": "I", "_default": 1}
+    # optional, no default: 1 without ProcAds, else the length of ProcAds
+    assert count == {**count, "_type": "uint32", "_dir": "I"} and "_default" not in count
+    procs = next(a for a in submit["_arguments"] if a["_name"] == "ProcAds")
+    assert procs == {**procs, "_type": "list", "_dir": "I"}
     held = schema.get_event("JobHeld")
     assert held is not None and held.to_wire()["_severity"] == 4
     assert held.schema_id["_type"] == "_event"
@@ -174,7 +177,7 @@ def _method(schema: Schema, cls: str, name: str) -> Any:
 
 def test_validate_fills_defaults_and_coerces(schema: Schema) -> None:
     submit = _method(schema, "scheduler", "Submit")
-    assert submit.validate({"ad": {"Cmd": "/bin/true"}}) == {"Ad": {"Cmd": "/bin/true"}, "Count": 1}
+    assert submit.validate({"ad": {"Cmd": "/bin/true"}}) == {"Ad": {"Cmd": "/bin/true"}}  # Count optional
     assert submit.validate({"Ad": {}, "Count": "3"})["Count"] == 3
     assert submit.validate({"Ad": {}, "Count": 2.0})["Count"] == 2
     query = _method(schema, "scheduler", "Query")
@@ -192,7 +195,7 @@ def test_validate_fills_defaults_and_coerces(schema: Schema) -> None:
 
 def test_validate_ignores_out_only_arguments(schema: Schema) -> None:
     submit = _method(schema, "scheduler", "Submit")
-    assert submit.validate({"Ad": {}, "Id": "ignored", "Ids": []}) == {"Ad": {}, "Count": 1}
+    assert submit.validate({"Ad": {}, "Id": "ignored", "Ids": []}) == {"Ad": {}}
 
 
 @pytest.mark.parametrize(
