@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
+from qmf_agent._wire_kind import wire_kind
 from qmf_agent.errors import NotImplementedByAgent, ParameterInvalid, QmfError, from_wire, to_wire
 from qmf_agent.message import Message
 
@@ -51,30 +52,11 @@ def _bad(text: str) -> ParameterInvalid:
 
 def _map(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise _bad(f"{what} must be a map, not {_kind(value)}")
+        raise _bad(f"{what} must be a map, not {wire_kind(value)}")
     for key in value:
         if not isinstance(key, str):
             raise _bad(f"{what} has a key that is not a string: {key!r}")
     return dict(value)
-
-
-def _kind(value: Any) -> str:
-    """A short word for the wire type of *value*, for error texts."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a map"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"a {type(value).__name__}"
 
 
 def _str(body: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> str | None:
@@ -84,7 +66,7 @@ def _str(body: Mapping[str, Any], name: str, where: str, *, required: bool = Tru
             raise _bad(f"{where} lacks {name}")
         return None
     if not isinstance(value, str):
-        raise _bad(f"{where}.{name} must be a string, not {_kind(value)}")
+        raise _bad(f"{where}.{name} must be a string, not {wire_kind(value)}")
     if required and not value:
         raise _bad(f"{where}.{name} must not be empty")
     return value
@@ -99,7 +81,7 @@ def _number(
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
         kind = "an integer" if integer else "a number"
-        raise _bad(f"{where}.{name} must be {kind}, not {_kind(value)}")
+        raise _bad(f"{where}.{name} must be {kind}, not {wire_kind(value)}")
     if not math.isfinite(value) or value < 0:
         raise _bad(f"{where}.{name} must be a finite number, not negative, got {value!r}")
     return value
@@ -222,7 +204,7 @@ class QueryRequest:
         if cond is not None and not isinstance(cond, (list, tuple, str)):
             raise _bad(
                 f"{where}._where must be a predicate list or a ClassAd expression string, "
-                f"not {_kind(cond)}"
+                f"not {wire_kind(cond)}"
             )
         proj = body.get("_projection")
         projection: tuple[str, ...] | None = None
@@ -273,7 +255,7 @@ class AgentLocateRequest:
             if body is None:
                 return cls(None)
         if not isinstance(body, (list, tuple)):
-            raise _bad(f"agent locate body must be a predicate list, not {_kind(body)}")
+            raise _bad(f"agent locate body must be a predicate list, not {wire_kind(body)}")
         return cls(list(body) or None)
 
 
@@ -448,16 +430,16 @@ def _content(props: Mapping[str, Any], what: str) -> str:
 
 def _items(body: Any, what: str) -> list[Any]:
     if not isinstance(body, (list, tuple)):
-        raise _bad(f"{what} body must be a list, not {_kind(body)}")
+        raise _bad(f"{what} body must be a list, not {wire_kind(body)}")
     return list(body)
 
 
 @dataclass(slots=True)
-class QueryResponse:
-    """One batch of a query's answer; ``partial`` on all but the last."""
+class _ItemBatch:
+    """A list of items under a ``qmf.content``, ``partial`` on all but the
+    last batch: the shape query responses and data indications share."""
 
-    opcode: ClassVar[str] = C.QUERY_RESPONSE
-    method: ClassVar[str] = C.RESPONSE
+    what: ClassVar[str]  # the message's name in error texts
 
     content: str
     items: list[Any]
@@ -467,35 +449,30 @@ class QueryResponse:
         return self.items
 
     @classmethod
-    def from_body(cls, body: Any, props: Mapping[str, Any]) -> QueryResponse:
+    def from_body(cls, body: Any, props: Mapping[str, Any]) -> Self:
         return cls(
-            _content(props, "query response"),
-            _items(body, "query response"),
+            _content(props, cls.what),
+            _items(body, cls.what),
             C.PARTIAL_KEY in props,
         )
 
 
 @dataclass(slots=True)
-class DataIndication:
+class QueryResponse(_ItemBatch):
+    """One batch of a query's answer; ``partial`` on all but the last."""
+
+    opcode: ClassVar[str] = C.QUERY_RESPONSE
+    method: ClassVar[str] = C.RESPONSE
+    what: ClassVar[str] = "query response"
+
+
+@dataclass(slots=True)
+class DataIndication(_ItemBatch):
     """Objects or events pushed to a topic or to a subscriber."""
 
     opcode: ClassVar[str] = C.DATA_INDICATION
     method: ClassVar[str] = C.INDICATION
-
-    content: str
-    items: list[Any]
-    partial: bool = False
-
-    def body(self) -> Any:
-        return self.items
-
-    @classmethod
-    def from_body(cls, body: Any, props: Mapping[str, Any]) -> DataIndication:
-        return cls(
-            _content(props, "data indication"),
-            _items(body, "data indication"),
-            C.PARTIAL_KEY in props,
-        )
+    what: ClassVar[str] = "data indication"
 
 
 @dataclass(slots=True)
