@@ -46,6 +46,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from qmf_agent._wire_kind import wire_kind
 from qmf_agent.errors import ParameterInvalid
 
 __all__ = [
@@ -88,24 +89,6 @@ class SchemaError(ValueError):
     """The schema file itself is malformed (a packaging bug, not bad input)."""
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a map"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def coerce(type_name: str, value: Any, what: str) -> Any:
     """*value* converted to the wire type *type_name*, or ParameterInvalid.
 
@@ -116,7 +99,7 @@ def coerce(type_name: str, value: Any, what: str) -> Any:
     """
 
     def refuse(expected: str) -> ParameterInvalid:
-        return ParameterInvalid(f"{what} must be {expected}, not {_kind(value)} ({value!r:.60})")
+        return ParameterInvalid(f"{what} must be {expected}, not {wire_kind(value)} ({value!r:.60})")
 
     if type_name in ("sstr", "lstr"):
         if isinstance(value, str):
@@ -341,7 +324,7 @@ class Method:
         or a value of the wrong type is refused with ParameterInvalid.
         """
         if not isinstance(args, Mapping):
-            raise ParameterInvalid(f"{self.name}: the arguments must be a map, not {_kind(args)}")
+            raise ParameterInvalid(f"{self.name}: the arguments must be a map, not {wire_kind(args)}")
         out: dict[str, Any] = {}
         for key, value in args.items():
             arg = self._by_lower.get(key.lower()) if isinstance(key, str) else None
