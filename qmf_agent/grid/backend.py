@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 import classad
 
-__all__ = ["JobSpec", "ExitResult", "SlotView", "Backend", "ExitCallback", "SelfScheduling"]
+__all__ = [
+    "JobSpec", "ExitResult", "SlotView", "Backend", "ExitCallback", "SelfScheduling", "slot_values",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,29 @@ class SlotView:
     ad: classad.ClassAd
     free: bool
     extra: dict[str, object] = field(default_factory=dict)
+
+
+#: Slot ad attributes every backend's slot object shows, as values.
+_SLOT_VALUE_ATTRS = ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
+                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
+                     "LoadAvg", "TotalJobRunTime")
+
+
+def slot_values(ad: classad.ClassAd, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """A slot ad's properties and statistics for its managed slot object.
+
+    The common attributes plus a backend's *extra* ones, where set to a plain
+    value, and the policy expressions as their text: the local startd and
+    the Slurm nodes show slots alike to a console.
+    """
+    values: dict[str, Any] = {}
+    for attr in (*_SLOT_VALUE_ATTRS, *extra):
+        value = ad.get(attr)
+        if value is not None and not isinstance(value, classad.ExprTree):
+            values[attr] = value
+    for attr in ("Requirements", "Rank", "Start"):
+        values[attr] = str(ad.lookup(attr))
+    return values
 
 
 #: Receives the run endings collected together (one store transaction for all).

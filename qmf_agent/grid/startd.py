@@ -35,7 +35,7 @@ import classad
 
 from ..binding import AgentSink
 from . import userfiles
-from .backend import ExitCallback, ExitResult, JobSpec, SlotView
+from .backend import ExitCallback, ExitResult, JobSpec, SlotView, slot_values
 from .config import Config
 
 __all__ = ["Startd", "SlotConfig", "HoldCode"]
@@ -233,16 +233,7 @@ class Startd:
             if slot is None:
                 return None
             ad = slot.ad
-        values: dict[str, Any] = {}
-        for attr in ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
-                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
-                     "LoadAvg", "TotalJobRunTime", "JobId", "RemoteOwner"):
-            value = ad.get(attr)
-            if value is not None and not isinstance(value, classad.ExprTree):
-                values[attr] = value
-        for attr in ("Requirements", "Rank", "Start"):
-            values[attr] = str(ad.lookup(attr))
-        return values
+        return slot_values(ad, ("JobId", "RemoteOwner"))
 
     def slot_names(self) -> list[str]:
         with self._lock:

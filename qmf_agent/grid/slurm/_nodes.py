@@ -18,7 +18,7 @@ from typing import Any
 import classad
 
 from ...binding import AgentSink
-from ..backend import SlotView
+from ..backend import SlotView, slot_values
 from ._cli import NodeRow
 
 __all__ = ["SlurmNodes", "slot_state"]
@@ -118,14 +118,4 @@ class SlurmNodes:
             if node is None:
                 return None
             ad = node.ad
-        values: dict[str, Any] = {}
-        for attr in ("Name", "Machine", "Arch", "OpSys", "Cpus", "Memory", "Disk", "SlotID",
-                     "State", "Activity", "EnteredCurrentState", "EnteredCurrentActivity",
-                     "LoadAvg", "TotalJobRunTime", "SlurmState", "SlurmPartitions",
-                     "CpusAllocated", "FreeMemory"):
-            value = ad.get(attr)
-            if value is not None and not isinstance(value, classad.ExprTree):
-                values[attr] = value
-        for attr in ("Requirements", "Rank", "Start"):
-            values[attr] = str(ad.lookup(attr))
-        return values
+        return slot_values(ad, ("SlurmState", "SlurmPartitions", "CpusAllocated", "FreeMemory"))
