@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Console throughput: submit, per-job values, query, against an echo anchor.
+"""Console throughput: submit (alike and per-job values: one request each), query, against an echo anchor.
 
 Prints figures and their ratio to a plain method round trip (scheduler
 ``echo``) measured in the same run, so the numbers compare across machines:
@@ -73,6 +73,7 @@ def main() -> int:
             scheduler.echo(0, "warm-up")
             echo = timed(lambda: [scheduler.echo(i, "x" * 64) for i in range(args.calls)]) / args.calls
         schedd = htcondor.Schedd(url)
+        schedd.query("false")  # connect and find the scheduler before anything is timed
         n = args.jobs
         plain = timed(lambda: schedd.submit(classad.ClassAd({"Cmd": "/bin/true"}), count=n))
         per_job = Submit(f"executable = /bin/true\noutput = out.$(Process)\nqueue {n}")

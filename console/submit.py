@@ -345,6 +345,7 @@ class Submit(MutableMapping[str, str]):
         into *cluster*; *count* replaces the count of a plain queue."""
         out: list[dict[str, str]] = []
         proc = 0
+        owner = classad.quote(_owner())   # once: asking the system per job costs more than the job
         for q in self._queues_with(count):
             rows = self._resolve_items(q)
             for index, row in enumerate(rows):
@@ -360,7 +361,7 @@ class Submit(MutableMapping[str, str]):
                     }
                     for k, v in row.items():
                         specials[k.lower()] = v
-                    out.append(_JobBuilder(q, specials, self.base_dir).build())
+                    out.append(_JobBuilder(q, specials, self.base_dir, owner).build())
                     proc += 1
         return out
 
@@ -472,8 +473,10 @@ def _to_ad(exprs: Mapping[str, str]) -> classad.ClassAd:
 class _JobBuilder:
     """Expands the macros of one job and maps commands to attributes."""
 
-    def __init__(self, q: QueueStatement, specials: dict[str, str], base_dir: str) -> None:
+    def __init__(self, q: QueueStatement, specials: dict[str, str], base_dir: str,
+                 owner: str) -> None:
         self.q = q
+        self.owner = owner
         self.specials = specials
         self.base_dir = base_dir
         self.attrs: dict[str, str] = {}
@@ -542,7 +545,7 @@ class _JobBuilder:
         cmd = exe[0] if os.path.isabs(exe[0]) else os.path.normpath(os.path.join(iwd, exe[0]))
         a["Cmd"] = classad.quote(cmd)
         a["Iwd"] = classad.quote(iwd)
-        a["Owner"] = classad.quote(_owner())
+        a["Owner"] = self.owner
         universe = self.value("universe")
         uni = universe[0].strip().lower() if universe else "vanilla"
         if uni not in UNIVERSES:
