@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jobpath_helpers import Recorder
 
-from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.binding import Caller
 from qmf_agent.errors import (
     Forbidden,
     ParameterInvalid,
@@ -25,23 +25,6 @@ from qmf_agent.grid.master import Master
 ADMIN = Caller(identity="root", admin=True)
 USER = Caller(identity="alice")
 ADDRESS = AgentAddress("amqp://127.0.0.1:5999", "redhat.com:qmf-grid:test")
-
-
-class RecordingSink:
-    """The AgentSink the agent would be: records what the grid reports."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.changes: list[tuple[str, str]] = []
-
-    def changed(self, class_name: str, key: str) -> None:
-        self.changes.append((class_name, key))
-
-    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
-        self.changes.append((class_name, key))
-
-    def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
-        self.events.append((name, dict(values)))
 
 
 class CountingRole:
@@ -71,13 +54,13 @@ class CountingRole:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Master, dict[str, CountingRole], RecordingSink, list[str], Config]:
+def setup(tmp_path: Path) -> tuple[Master, dict[str, CountingRole], Recorder, list[str], Config]:
     path = tmp_path / "qmf-grid.conf"
     path.write_text("MASTER_NAME = m1\nDAEMON_LIST = MASTER, COLLECTOR, SCHEDD, STARTD\n")
     config = Config(path)
     log: list[str] = []
     roles = {name: CountingRole(name, log) for name in ("COLLECTOR", "NEGOTIATOR", "SCHEDD", "STARTD")}
-    sink = RecordingSink()
+    sink = Recorder()
     seen: list[Config] = []
     master = Master(config, sink, ADDRESS, list(roles.values()), listeners=[seen.append])
     return master, roles, sink, log, config
@@ -271,7 +254,7 @@ def test_peaceful_stop_waits_for_running_jobs(tmp_path: Path) -> None:
     roles = [CountingRole(name, log) for name in ("COLLECTOR", "STARTD", "SCHEDD", "NEGOTIATOR")]
     jobs_running = [True]
     config = Config.from_text("MASTER_NAME = m1\n")
-    master = Master(config, RecordingSink(), ADDRESS, roles, busy=lambda: jobs_running[0])
+    master = Master(config, Recorder(), ADDRESS, roles, busy=lambda: jobs_running[0])
     master._PEACEFUL_POLL = 0.01
     master.start_all()
     log.clear()
@@ -289,7 +272,7 @@ def test_a_control_call_cancels_a_pending_peaceful_stop() -> None:
     log: list[str] = []
     roles = [CountingRole(name, log) for name in ("SCHEDD", "NEGOTIATOR")]
     jobs_running = [True]
-    master = Master(Config.from_text("MASTER_NAME = m1\n"), RecordingSink(), ADDRESS, roles,
+    master = Master(Config.from_text("MASTER_NAME = m1\n"), Recorder(), ADDRESS, roles,
                     busy=lambda: jobs_running[0])
     master._PEACEFUL_POLL = 0.01
     master.start_all()

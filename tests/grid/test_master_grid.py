@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from jobpath_helpers import Recorder
 
 import classad
-from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.binding import Caller
 from qmf_agent.errors import Forbidden
 from qmf_agent.grid import AgentAddress, Grid, SinkRelay, agent_name
 from qmf_agent.grid.config import Config, ConfigError
@@ -20,23 +20,8 @@ REMOTE = AgentAddress("amqp://192.0.2.7:5672", "redhat.com:qmf-grid:g1")
 ANON = Caller()
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.changes: list[tuple[str, str]] = []
-
-    def changed(self, class_name: str, key: str) -> None:
-        self.changes.append((class_name, key))
-
-    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
-        self.changes.append((class_name, key))
-
-    def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
-        self.events.append((name, dict(values)))
-
-
 def make_grid(tmp_path: Path, text: str = "", address: AgentAddress = LOOPBACK,
-              sink: RecordingSink | None = None) -> Grid:
+              sink: Recorder | None = None) -> Grid:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "qmf-grid.conf"
     path.write_text("SCHEDD_NAME = g1\nNUM_SLOTS = 2\nNEGOTIATOR_INTERVAL = 0.2\n" + text)
@@ -45,7 +30,7 @@ def make_grid(tmp_path: Path, text: str = "", address: AgentAddress = LOOPBACK,
 
 @pytest.fixture
 def grid(tmp_path: Path) -> Iterator[Grid]:
-    g = make_grid(tmp_path, sink=RecordingSink())
+    g = make_grid(tmp_path, sink=Recorder())
     g.start()
     yield g
     g.stop("fast")
@@ -131,7 +116,7 @@ def test_reports_before_the_agent_exists_are_delivered_on_attach(tmp_path: Path)
     g = make_grid(tmp_path)
     try:
         g.start()
-        sink = RecordingSink()
+        sink = Recorder()
         g.attach(sink)
         started = [values["Subsystem"] for name, values in sink.events if name == "DaemonStarted"]
         assert started == ["MASTER", "COLLECTOR", "STARTD", "SCHEDD", "NEGOTIATOR"]
@@ -146,7 +131,7 @@ def test_sink_relay_passes_through_once_attached() -> None:
     relay = SinkRelay()
     relay.changed("job", "1.0")
     relay.event("JobSubmitted", {"Id": "1.0"})
-    sink = RecordingSink()
+    sink = Recorder()
     relay.attach(sink)
     relay.changed("job", "2.0")
     assert sink.changes == [("job", "1.0"), ("job", "2.0")]
