@@ -36,24 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qmf_agent.binding import Caller, ObjectState
+from _common import NullSink
+
+from qmf_agent.binding import Caller
 from qmf_agent.grid import Config, Grid
 
 ROOT = Caller("root", admin=True)
 NAME = "bench"
-
-
-class NullSink:
-    """The agent's sink, doing nothing (the bench measures the scheduler)."""
-
-    def changed(self, class_name: str, key: str) -> None:
-        pass
-
-    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
-        pass
-
-    def event(self, name: str, values: Any, severity: int = 6) -> None:
-        pass
 
 
 def run(*argv: str, stdin: str | None = None) -> str:

@@ -14,9 +14,10 @@ assertions (figures are not tests).
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from _common import timed
 
 import classad
 from qmf_agent.binding import Caller, ObjectState
@@ -36,12 +37,6 @@ class _NullSink:
 
     def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
         pass
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
 def _slot_ads(count: int) -> list[classad.ClassAd]:
@@ -66,15 +61,15 @@ def main() -> None:
     collector = Collector(Config.from_text("CLASSAD_LIFETIME = 3600\n"), _NullSink(),
                           AgentAddress("amqp://127.0.0.1:5672", "redhat.com:qmf-grid:bench"))
     collector.start()
-    t_build, ads = _timed(lambda: _slot_ads(count))
-    t_adv, stored = _timed(lambda: collector.advertise(ads, "UPDATE_STARTD_AD", Caller("bench")))
+    t_build, ads = timed(lambda: _slot_ads(count))
+    t_adv, stored = timed(lambda: collector.advertise(ads, "UPDATE_STARTD_AD", Caller("bench")))
     assert stored == count
 
     expr = classad.ExprTree(CONSTRAINT)
-    t_bare, bare = _timed(lambda: [ad for ad in ads if expr.eval(scope=ad) is True])
-    t_query, found = _timed(lambda: collector.query("Startd", CONSTRAINT))
+    t_bare, bare = timed(lambda: [ad for ad in ads if expr.eval(scope=ad) is True])
+    t_query, found = timed(lambda: collector.query("Startd", CONSTRAINT))
     assert len(found) == len(bare)
-    t_proj, projected = _timed(lambda: collector.query("Startd", "true", ["Name", "Memory", "State"]))
+    t_proj, projected = timed(lambda: collector.query("Startd", "true", ["Name", "Memory", "State"]))
     assert len(projected) == count
     collector.stop()
 

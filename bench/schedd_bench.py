@@ -29,30 +29,18 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from typing import Any
 
+from _common import NullSink, timed
+
 import classad
-from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.binding import Caller
 from qmf_agent.grid.negotiator import Negotiator, NegotiatorConfig
 from qmf_agent.grid.schedd import Schedd, ScheddConfig
 from qmf_agent.grid.startd import SlotConfig, Startd
 from qmf_agent.grid.store import Store
 
 ROOT = Caller("root", admin=True)
-
-
-class NullSink:
-    """The agent's sink, doing nothing (the bench measures the scheduler)."""
-
-    def changed(self, class_name: str, key: str) -> None:
-        pass
-
-    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
-        pass
-
-    def event(self, name: str, values: Any, severity: int = 6) -> None:
-        pass
 
 
 def job_ad(iwd: str, memory: int = 1024, cmd: str = "/bin/true") -> dict[str, Any]:
@@ -70,12 +58,6 @@ def job_ad(iwd: str, memory: int = 1024, cmd: str = "/bin/true") -> dict[str, An
         "Err": t("STRING", "/dev/null"), "JobPrio": t("INTEGER", 0),
         "AcctGroup": t("STRING", "physics"), "WantCheckpoint": t("BOOLEAN", "FALSE"),
     }
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
 
 
 def make(state: str, slots: int = 2, **slot_kw: Any) -> tuple[Store, Startd, Schedd, Negotiator]:
