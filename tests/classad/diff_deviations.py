@@ -215,6 +215,30 @@ def _deviations() -> list[Deviation]:
              "match:compat:random158": {"value": [False, False, False]}},
         ),
         Deviation(
+            "each-context-arguments",
+            "evalInEachContext/countMatches evaluate their list argument unlike any other "
+            "function: an undefined element gives undefined, and with a target ad present an "
+            "attribute-valued argument comes out undefined (countMatches then gives 0)",
+            "the argument is evaluated like any other; each element that is not an ad gives "
+            "error, whether or not there is a target",
+            "HTCondor's results hang on whether a target happens to be present, an artefact of "
+            "how its compat layer evaluates arguments; ours are uniform",
+            {
+    'scope:compat:evalInEachContext(zz, b) @scope+target': {"value": 'error'},
+    'scope:compat:evalInEachContext(zz, lst) @scope': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:compat:evalInEachContext(zz, lst) @scope+target': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:compat:evalInEachContext(1, lst) @scope': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:compat:countMatches(zz, b) @scope+target': {"value": 'error'},
+    'scope:strict:evalInEachContext(zz, b) @scope+target': {"value": 'error'},
+    'scope:strict:evalInEachContext(zz, lst) @scope': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:strict:evalInEachContext(zz, lst) @scope+target': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:strict:evalInEachContext(1, lst) @scope': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:strict:evalInEachContext(1, lst) @scope+target': {"value": ['list', ['error', 'error', 'error']]},
+    'scope:strict:countMatches(zz, b) @scope+target': {"value": 'error'},
+    'rand:strict:evalInEachContext(nope, versioncmp(r.a, TARGET.k + y))': {"value": 'error'},
+            },
+        ),
+        Deviation(
             "json-lossless-reals",
             "printJson writes reals with %.16G, so 0.30000000000000004 becomes 0.3",
             "%.17G for the reals that need it (0.30000000000000004); every other real as HTCondor",
