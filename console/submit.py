@@ -381,7 +381,7 @@ class Submit(MutableMapping[str, str]):
         the attributes in which that job differs from it (empty when it
         does not).  Values made with ``$(Cluster)`` are expressions over
         ``ClusterId`` (the cluster id is the agent's to assign)."""
-        procs = [{name: _over_cluster_id(text) for name, text in exprs.items()}
+        procs = [{name: _over_cluster_id(name, text) for name, text in exprs.items()}
                  for exprs in self._proc_exprs(_CLUSTER_MARK, count)]
         if not procs:
             raise SubmitError("the description queues no jobs (an empty item list?)")
@@ -401,12 +401,12 @@ _IDENT_CHAR = re.compile(r"[A-Za-z0-9_.]")
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 
-def _over_cluster_id(text: str) -> str:
-    """Expression *text* made with the cluster mark, as an expression over
-    ``ClusterId``: the mark in a string literal splits it into ``strcat``
-    pieces, elsewhere it becomes the attribute reference.
+def _over_cluster_id(name: str, text: str) -> str:
+    """Attribute *name*'s expression *text*, made with the cluster mark, as an
+    expression over ``ClusterId``: the mark in a string literal splits it
+    into ``strcat`` pieces, elsewhere it becomes the attribute reference.
 
-    >>> _over_cluster_id('"out.918273645.0"')
+    >>> _over_cluster_id("Out", '"out.918273645.0"')
     'strcat("out.", ClusterId, ".0")'
     """
     if _MARK not in text:
@@ -414,7 +414,7 @@ def _over_cluster_id(text: str) -> str:
     out: list[str] = []
     at = 0
     for m in _STRING_LITERAL.finditer(text):
-        out.append(_mark_outside_strings(text[at:m.start()]))
+        out.append(_mark_outside_strings(name, text[at:m.start()]))
         inner = m.group(0)[1:-1]
         if _MARK in inner:
             parts = [f'"{piece}"' for piece in inner.split(_MARK)]
@@ -424,17 +424,17 @@ def _over_cluster_id(text: str) -> str:
         else:
             out.append(m.group(0))
         at = m.end()
-    out.append(_mark_outside_strings(text[at:]))
+    out.append(_mark_outside_strings(name, text[at:]))
     return "".join(out)
 
 
-def _mark_outside_strings(text: str) -> str:
+def _mark_outside_strings(name: str, text: str) -> str:
     pieces = text.split(_MARK)
     for left, right in zip(pieces, pieces[1:]):
         if (left and _IDENT_CHAR.match(left[-1])) or (right and _IDENT_CHAR.match(right[0])):
             raise SubmitError(
-                "$(Cluster) is glued to a name or number in an expression; the cluster id is "
-                "not known before the agent queues the jobs (write it apart, e.g. ClusterId)")
+                f"{name}: $(Cluster) is glued to a name or number in an expression; the cluster "
+                "id is not known before the agent queues the jobs (write it apart, or use ClusterId)")
     return "ClusterId".join(pieces)
 
 

@@ -93,7 +93,7 @@ def test_cluster_id_in_expressions_and_attributes_missing_in_some_jobs():
     assert str(own[1].lookup("Tag")).replace(" ", "") == 'strcat("c",ClusterId,"p1")'
     assert own[1]["Extra"] == 1 and "Extra" not in ad
     glued = Submit("executable = /bin/true\n+Bad = x$(Cluster)\nqueue")
-    with pytest.raises(SubmitError, match="glued"):
+    with pytest.raises(SubmitError, match=r"Bad: \$\(Cluster\) is glued"):
         glued.submit_ads()
 
 
