@@ -388,37 +388,38 @@ def _values_body(body: Any, what: str) -> dict[str, Any]:
 
 
 @dataclass(slots=True)
-class AgentLocateResponse:
+class _AgentAttributes:
+    """An agent's attributes under ``_values``: the shape locate responses
+    and heartbeats share."""
+
+    what: ClassVar[str]  # the message's name in error texts
+
+    attributes: dict[str, Any]
+
+    def body(self) -> Any:
+        return {"_values": dict(self.attributes)}
+
+    @classmethod
+    def from_body(cls, body: Any, props: Mapping[str, Any]) -> Self:
+        return cls(_values_body(body, cls.what))
+
+
+@dataclass(slots=True)
+class AgentLocateResponse(_AgentAttributes):
     """An agent's attributes, in answer to a locate request."""
 
     opcode: ClassVar[str] = C.AGENT_LOCATE_RESPONSE
     method: ClassVar[str] = C.RESPONSE
-
-    attributes: dict[str, Any]
-
-    def body(self) -> Any:
-        return {"_values": dict(self.attributes)}
-
-    @classmethod
-    def from_body(cls, body: Any, props: Mapping[str, Any]) -> AgentLocateResponse:
-        return cls(_values_body(body, "agent locate response"))
+    what: ClassVar[str] = "agent locate response"
 
 
 @dataclass(slots=True)
-class HeartbeatIndication:
+class HeartbeatIndication(_AgentAttributes):
     """An agent's attributes, published on its heartbeat subject."""
 
     opcode: ClassVar[str] = C.AGENT_HEARTBEAT_INDICATION
     method: ClassVar[str] = C.INDICATION
-
-    attributes: dict[str, Any]
-
-    def body(self) -> Any:
-        return {"_values": dict(self.attributes)}
-
-    @classmethod
-    def from_body(cls, body: Any, props: Mapping[str, Any]) -> HeartbeatIndication:
-        return cls(_values_body(body, "heartbeat"))
+    what: ClassVar[str] = "heartbeat"
 
 
 def _content(props: Mapping[str, Any], what: str) -> str:
