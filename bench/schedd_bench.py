@@ -70,14 +70,21 @@ def make(state: str, slots: int = 2, **slot_kw: Any) -> tuple[Store, Startd, Sch
     return store, startd, schedd, negotiator
 
 
+def anchor_db(path: str, table: str) -> sqlite3.Connection:
+    """A bare SQLite database set up as the store's (WAL, fsync on commit)
+    with one *table*: the anchor the queue's write rates are measured against."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(table)
+    return conn
+
+
 def bench_bulk(base: str, n: int) -> dict[str, float]:
     store, _, schedd, _ = make(os.path.join(base, "bulk"))
     secs, _ = timed(lambda: schedd.submit(job_ad(base), n, ROOT))
     store.close()
-    conn = sqlite3.connect(os.path.join(base, "anchor.db"), isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE t (a INTEGER, b INTEGER, c TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    conn = anchor_db(os.path.join(base, "anchor.db"), "CREATE TABLE t (a INTEGER, b INTEGER, c TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID")
 
     def anchor() -> None:
         conn.execute("BEGIN")
@@ -92,10 +99,7 @@ def bench_single(base: str, n: int) -> dict[str, float]:
     ad = job_ad(base)
     secs, _ = timed(lambda: [schedd.submit(ad, 1, ROOT) for _ in range(n)])
     store.close()
-    conn = sqlite3.connect(os.path.join(base, "anchor2.db"), isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, c TEXT)")
+    conn = anchor_db(os.path.join(base, "anchor2.db"), "CREATE TABLE t (a INTEGER PRIMARY KEY, c TEXT)")
 
     def anchor() -> None:
         for i in range(n):
