@@ -244,10 +244,6 @@ class Argument:
         return "I" in self.dir
 
     @property
-    def is_out(self) -> bool:
-        return "O" in self.dir
-
-    @property
     def has_default(self) -> bool:
         return self.default is not _MISSING
 
@@ -311,10 +307,6 @@ class Method:
     @property
     def in_arguments(self) -> tuple[Argument, ...]:
         return tuple(a for a in self.arguments if a.is_in)
-
-    @property
-    def out_arguments(self) -> tuple[Argument, ...]:
-        return tuple(a for a in self.arguments if a.is_out)
 
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """The in arguments, coerced, with defaults filled, by schema name.

@@ -196,11 +196,6 @@ class DaemonInfo:
         with self._lock:
             self._started_ns = now_ns()
 
-    @property
-    def start_time_ns(self) -> int:
-        """When the daemon last started, ns since the epoch."""
-        return self._started_ns
-
     def properties(self) -> dict[str, Any]:
         """``CondorPlatform``, ``CondorVersion``, ``DaemonStartTime`` (ns)."""
         return {
