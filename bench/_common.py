@@ -2,18 +2,26 @@
 with bench/ first on sys.path).
 
 Benches measure one part in-process, so they stand in for the agent's sink
-with one that does nothing, and time calls the same way.
+with one that does nothing, and time calls the same way; those that start
+agents pick free loopback ports and look for the local broker alike.
+Imports only the standard library at run time, so a bench can import it
+before it puts the checkout on sys.path.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qmf_agent.binding import ObjectState
+if TYPE_CHECKING:
+    from qmf_agent.binding import ObjectState
 
-__all__ = ["NullSink", "timed"]
+__all__ = ["NullSink", "timed", "free_port", "broker_up", "BROKER"]
+
+#: The local RabbitMQ the broker benches use.
+BROKER = ("127.0.0.1", 5672)
 
 
 class NullSink:
@@ -34,3 +42,19 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for an agent to listen on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_up() -> bool:
+    """Does something answer on the local broker's port?"""
+    try:
+        with socket.create_connection(BROKER, timeout=0.5):
+            return True
+    except OSError:
+        return False

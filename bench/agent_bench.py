@@ -21,31 +21,21 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import socket
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-BROKER = ("127.0.0.1", 5672)
+from _common import broker_up, free_port
+
 BROKER_URL = "amqp://qmf:qmf@127.0.0.1:5672"
 AGENT_NAME = "bench.vendor:qmf-grid:bench"
 IDLE_BARE = 1760.0  # bare proton direct calls/s on an idle machine (design note "brokers")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _broker_up() -> bool:
-    try:
-        with socket.create_connection(BROKER, timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------- bare proton
@@ -268,7 +258,7 @@ def measure(kind: str, calls: int, objects: int, rounds: int) -> dict[str, float
     children = []
     try:
         if kind == "direct":
-            bare_port, agent_port = _free_port(), _free_port()
+            bare_port, agent_port = free_port(), free_port()
             children.append(_run_child(_bare_server, None, "", bare_port))
             children.append(_run_child(_agent_server, f"127.0.0.1:{agent_port}", None, objects))
             bare = _BareClient(f"amqp://127.0.0.1:{bare_port}", "echo", None)
@@ -306,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-broker", action="store_true", help="skip the RabbitMQ column")
     args = parser.parse_args(argv)
     calls, objects, rounds = (300, 10_000, 3) if args.quick else (2000, 100_000, 8)
-    kinds = ["direct"] + ([] if args.no_broker or not _broker_up() else ["rabbitmq"])
+    kinds = ["direct"] + ([] if args.no_broker or not broker_up() else ["rabbitmq"])
     results = {kind: measure(kind, calls, objects, rounds) for kind in kinds}
     ours, theirs = codec_anchor(2000 if args.quick else 10_000)
     print(f"agent_bench: {calls} sequential calls in {rounds} interleaved rounds (best kept), "

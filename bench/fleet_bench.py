@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_bench  # the bare proton echo: one anchor for both benches
+from _common import broker_up, free_port
 
 BROKER_URL = agent_bench.BROKER_URL
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ class AgentProcess:
         if broker:
             where, self.url = ["--broker", BROKER_URL], BROKER_URL
         else:
-            port = agent_bench._free_port()
+            port = free_port()
             where, self.url = ["--listen", f"127.0.0.1:{port}"], f"amqp://127.0.0.1:{port}"
         self.scheduler_id: Any = None
         self.log = state / f"{self.name}.log"
@@ -216,7 +217,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
     args = parser.parse_args()
-    if not agent_bench._broker_up():
+    if not broker_up():
         print("no RabbitMQ on 127.0.0.1:5672: nothing to measure")
         return 1
     calls, rounds, submit_calls = (100, 2, 50) if args.quick else (400, 3, 200)
