@@ -14,29 +14,16 @@ assertions (figures are not tests).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from typing import Any
 
-from _common import timed
+from _common import NullSink, timed
 
 import classad
-from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.binding import Caller
 from qmf_agent.grid.collector import Collector
 from qmf_agent.grid.config import Config
 from qmf_agent.grid.daemon import AgentAddress
 
 CONSTRAINT = 'Memory >= 2048 && State == "Unclaimed" && Arch == "X86_64"'
-
-
-class _NullSink:
-    def changed(self, class_name: str, key: str) -> None:
-        pass
-
-    def deleted(self, class_name: str, key: str, state: ObjectState) -> None:
-        pass
-
-    def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
-        pass
 
 
 def _slot_ads(count: int) -> list[classad.ClassAd]:
@@ -58,7 +45,7 @@ def main() -> None:
     parser.add_argument("--ads", type=int, default=10_000)
     count = parser.parse_args().ads
 
-    collector = Collector(Config.from_text("CLASSAD_LIFETIME = 3600\n"), _NullSink(),
+    collector = Collector(Config.from_text("CLASSAD_LIFETIME = 3600\n"), NullSink(),
                           AgentAddress("amqp://127.0.0.1:5672", "redhat.com:qmf-grid:bench"))
     collector.start()
     t_build, ads = timed(lambda: _slot_ads(count))
