@@ -49,19 +49,24 @@ _KEYWORD_TOKENS = {
     "isnt": ("BINOP", "isnt"),
 }
 
-# Whitespace is absorbed in front of every token, so finditer() walks the
-# text in one C loop; a gap between matches is a character no token accepts.
+# ``findall`` walks the whole text in one C call and hands back, per token,
+# the whitespace before it, the token, and which alternative matched (the one
+# non-empty group); positions follow from the lengths, so the Python loop
+# below makes no method call per token.  The last alternative takes any other
+# character, so nothing is ever skipped silently; only trailing whitespace is
+# left unmatched.
 _MASTER = re.compile(
-    r"""\s*(?:
-      (?P<comment>//[^\n]*|/\*.*?\*/)
-    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op>>>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||\?\s*:|[-+*/%<>&|^!~?:,;=(){}\[\]])
-    | (?P<real>(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-    | (?P<badreal>\d+\.(?!\d)|\d+[eE](?![+-]?\d))
-    | (?P<int>0[xX][0-9A-Fa-f]+|\d+)
-    | (?P<dot>\.\.?)  # HTCondor reads ".." as one "." (x..a is x.a)
-    | (?P<str>"(?:[^"\\]|\\.)*")
-    | (?P<qname>'(?:[^'\\]|\\.)*')
+    r"""(\s*)(
+      (?://[^\n]*|/\*.*?\*/)
+    | ([A-Za-z_][A-Za-z0-9_]*)
+    | (>>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||\?\s*:|[-+*/%<>&|^!~?:,;=(){}\[\]])
+    | ((?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
+    | (\d+\.(?!\d)|\d+[eE](?![+-]?\d))
+    | (0[xX][0-9A-Fa-f]+|\d+)
+    | (\.\.?)  # HTCondor reads ".." as one "." (x..a is x.a)
+    | ("(?:[^"\\]|\\.)*")
+    | ('(?:[^'\\]|\\.)*')
+    | (\S)
     )""",
     re.VERBOSE | re.DOTALL,
 )
@@ -156,43 +161,34 @@ def tokenize(text: str, strict: bool = False) -> list[Tok]:
     intern = sys.intern
     pos = 0
     last_string = -1  # index of a string token that a next string extends
-    for m in _MASTER.finditer(text):
-        if m.start() != pos:
-            break
-        pos = end = m.end()
-        kind = m.lastgroup or ""
-        if kind == "name":
-            word = m.group(kind)
-            kw = keywords.get(word)
+    for ws, raw, name, op, real, badreal, int_, dot, string, qname, bad \
+            in _MASTER.findall(text):
+        start = pos + len(ws)
+        pos = end = start + len(raw)
+        if name:
+            kw = keywords.get(name)
             if kw is None:
-                append(("NAME", intern(word), end - len(word), end))
+                append(("NAME", intern(name), start, end))
             else:
-                append((kw[0], kw[1], end - len(word), end))
-            continue
-        if kind == "op":
-            op = m.group(kind)
+                append((kw[0], kw[1], start, end))
+        elif op:
             if op[0] == "?" and len(op) > 1:
-                append(("ELVIS", "?:", end - len(op), end))
+                append(("ELVIS", "?:", start, end))
             else:
                 kind_, spelling = op_tokens[op]
-                append((kind_, spelling, end - len(op), end))
-            continue
-        if kind == "comment":
-            continue
-        raw = m.group(kind)
-        start = end - len(raw)
-        if kind == "int" or kind == "real":
+                append((kind_, spelling, start, end))
+        elif int_ or real:
             # A '-' glued to the number, not after an operand, is its sign.
             negative = bool(toks and toks[-1][1] == "-" and toks[-1][3] == start
                             and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
             if negative:
                 start = toks.pop()[2]
-            if kind == "int":
+            if int_:
                 value: int | float = _int_value(raw, negative, strict, start, text)
             else:
                 value = -float(raw) if negative else float(raw)
             append(("CONST", Literal(value), start, end))
-        elif kind == "str":
+        elif string:
             body = unescape_string(raw[1:-1])
             if body is None:
                 raise ClassAdSyntaxError("NUL character in a string literal", text, start)
@@ -202,26 +198,28 @@ def tokenize(text: str, strict: bool = False) -> list[Tok]:
             else:
                 append(("CONST", Literal(body), start, end))
             last_string = len(toks) - 1
-            continue
-        elif kind == "qname":
-            name = unescape_string(raw[1:-1])
-            if name is None:
+        elif qname:
+            unquoted = unescape_string(raw[1:-1])
+            if unquoted is None:
                 raise ClassAdSyntaxError("NUL character in a quoted attribute name", text, start)
-            append(("NAME", intern(name), start, end))
-        elif kind == "dot":
+            append(("NAME", intern(unquoted), start, end))
+        elif dot:
             append(("DOT", ".", start, end))
-        else:  # badreal
+        elif badreal:
             raise ClassAdSyntaxError(f"malformed number {raw!r}", text, start)
-    if pos != len(text):
-        rest = text[pos:]
-        if rest.strip():
-            pos += len(rest) - len(rest.lstrip())
-            if text.startswith("/*", pos):
-                raise ClassAdSyntaxError("unterminated comment", text, pos)
-            if text[pos] in "\"'":
-                raise ClassAdSyntaxError("unterminated quoted text", text, pos)
-            raise ClassAdSyntaxError(f"unexpected character {text[pos]!r}", text, pos)
+        elif bad:
+            _bad_character(text, start)
+        # else: a comment, which is skipped
     return toks
+
+
+def _bad_character(text: str, pos: int) -> None:
+    """Raise the error for the character at *pos*, which starts no token."""
+    if text.startswith("/*", pos):
+        raise ClassAdSyntaxError("unterminated comment", text, pos)
+    if text[pos] in "\"'":
+        raise ClassAdSyntaxError("unterminated quoted text", text, pos)
+    raise ClassAdSyntaxError(f"unexpected character {text[pos]!r}", text, pos)
 
 
 def old_strings_to_new(text: str) -> str:
