@@ -117,7 +117,7 @@ class ToyScheduler:
         if method == "Submit":
             cluster = self.next_cluster
             self.next_cluster += 1
-            ids = [f"{cluster}.{p}" for p in range(args["Count"])]
+            ids = [f"{cluster}.{p}" for p in range(args.get("Count") or 1)]
             for job_id in ids:
                 self.jobs.add(
                     job_id,
