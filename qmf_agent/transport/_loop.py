@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -77,6 +78,11 @@ class Loop:
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._lock = threading.Lock()
         self._closed = False
+        # proton's EventInjector never closes its pipe: _run closes it when the
+        # container has ended; this lock keeps a wake-up from writing to a
+        # closed (or, worse, reused) descriptor
+        self._wake_lock = threading.Lock()
+        self._pipe_closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -104,7 +110,12 @@ class Loop:
             if self._closed:
                 raise LoopClosed(f"{self._thread.name} is stopped")
             self._calls.append(lambda: fn(*args))
-        self._injector.trigger(ApplicationEvent(_WAKE))
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._wake_lock:
+            if not self._pipe_closed:
+                self._injector.trigger(ApplicationEvent(_WAKE))
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``fn(*args)`` on the container thread and return its result.
@@ -142,7 +153,7 @@ class Loop:
                 return
             self._closed = True
             self._calls.append(self._shutdown)
-        self._injector.trigger(ApplicationEvent(_WAKE))
+        self._wake()
         if not self.in_loop() and self._thread.ident is not None:  # started
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -171,4 +182,8 @@ class Loop:
         finally:
             with self._lock:
                 self._closed = True
+            with self._wake_lock:
+                self._pipe_closed = True
+                for fd in self._injector.pipe:
+                    os.close(fd)
             log.debug("%s: stopped", self._thread.name)
