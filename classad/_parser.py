@@ -42,6 +42,7 @@ from ._ast import (
     UnaryOp,
 )
 from ._errors import ClassAdSyntaxError
+from ._fastparse import fast_parse
 from ._lexer import Tok, old_strings_to_new, tokenize
 from ._mode import _state as _mode_state
 from ._mode import is_strict
@@ -248,11 +249,13 @@ def _load_grammar() -> str:
     return Path(__file__).with_name("classad.lark").read_text(encoding="utf-8")
 
 
+_BUILD = _Build()
+
 _LARK = Lark(
     _load_grammar(),
     parser="lalr",
     lexer="basic",
-    transformer=_Build(),
+    transformer=_BUILD,
     maybe_placeholders=True,
     start="start",
 )
@@ -366,8 +369,21 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
     """Parse a complete token list (one expression) from *text*."""
     if not toks:
         raise ClassAdSyntaxError("empty expression", text, 0)
+    node = fast_parse(toks, PRECEDENCE, _BUILD.call, _BUILD.record)
+    if node is None:
+        node = _reference_parse(toks, text)
+    if len(toks) > MAX_DEPTH and _tree_depth(node) > MAX_DEPTH:  # fewer tokens: shallower
+        raise ClassAdSyntaxError(
+            f"expression nested more than {MAX_DEPTH} levels deep", text, 0)
+    return node
+
+
+def _reference_parse(toks: list[Tok], text: str) -> Node:
+    """Parse *toks* with the LALR automaton, the reference for what is
+    valid: the fast parser leaves every text it does not accept to this one,
+    which also words every syntax error."""
     try:
-        node = _drive(toks)
+        return _drive(toks)
     except _Unexpected as exc:
         tok = exc.tok
         if tok is None:
@@ -383,10 +399,6 @@ def parse_tokens(toks: list[Tok], text: str) -> Node:
     except Exception as exc:  # a bug must still surface as bad input, not a crash
         _log.warning("parser failure on %r", text, exc_info=True)
         raise ClassAdSyntaxError(f"cannot parse ({exc})", text, 0) from None
-    if len(toks) > MAX_DEPTH and _tree_depth(node) > MAX_DEPTH:  # fewer tokens: shallower
-        raise ClassAdSyntaxError(
-            f"expression nested more than {MAX_DEPTH} levels deep", text, 0)
-    return node
 
 
 def _tree_depth(node: Node) -> int:
