@@ -59,7 +59,7 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
         # Operators binding tighter than *floor* are taken here; all are
         # left-associative, so the right operand only takes tighter ones.
         nonlocal pos
-        left = unary()
+        left = operand()
         while pos < n:
             tok = toks[pos]
             kind = tok[0]
@@ -73,18 +73,42 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             left = BinaryOp(op, left, chain(p))
         return left
 
-    def unary() -> Node:
+    def operand(prefix_allowed: bool = True) -> Node:
+        # A unary-level operand: prefix operators, a primary, then postfix
+        # operators - one function, as a call per grammar level is most of
+        # the cost of descent in Python.
         nonlocal pos
         tok = toks[pos]
         kind = tok[0]
-        if kind == "ADDOP" or kind == "NOTOP":
+        pos += 1
+        if kind == "NAME":
+            if pos < n and toks[pos][0] == "LPAR":
+                pos += 1
+                node = build_call([tok, None, arguments("RPAR"), None])
+            else:
+                node = AttrRef(tok[1])
+        elif kind == "CONST":
+            node = tok[1]
+        elif kind == "LPAR":
+            inner = expr()
+            if toks[pos][0] != "RPAR":
+                raise _Decline
             pos += 1
-            return UnaryOp(tok[1], unary())
-        return postfix()
-
-    def postfix() -> Node:
-        nonlocal pos
-        node = primary()
+            node = Paren(inner)
+        elif (kind == "ADDOP" or kind == "NOTOP") and prefix_allowed:
+            return UnaryOp(tok[1], operand())
+        elif kind == "DOT":
+            name = toks[pos]
+            if name[0] != "NAME":
+                raise _Decline
+            pos += 1
+            node = AttrRef(name[1], None, True)
+        elif kind == "LBRACE":
+            node = ListExpr(arguments("RBRACE") or ())
+        elif kind == "LBRACK":
+            node = build_record(record_items(tok))
+        else:
+            raise _Decline
         while pos < n:
             kind = toks[pos][0]
             if kind == "DOT":
@@ -101,43 +125,14 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                 pos += 1
                 node = Subscript(node, index)
             elif kind == "ELVIS":
-                # The right operand is a whole postfix expression, further
-                # Elvis operators included (the LALR parser shifts there).
+                # The right operand is a postfix expression (no prefix
+                # operator), further Elvis operators included: the LALR
+                # parser shifts there, so Elvis groups to the right.
                 pos += 1
-                node = Elvis(node, postfix())
+                node = Elvis(node, operand(False))
             else:
                 break
         return node
-
-    def primary() -> Node:
-        nonlocal pos
-        tok = toks[pos]
-        kind = tok[0]
-        pos += 1
-        if kind == "CONST":
-            return tok[1]  # type: ignore[no-any-return]
-        if kind == "NAME":
-            if pos < n and toks[pos][0] == "LPAR":
-                pos += 1
-                return build_call([tok, None, arguments("RPAR"), None])
-            return AttrRef(tok[1])
-        if kind == "LPAR":
-            inner = expr()
-            if toks[pos][0] != "RPAR":
-                raise _Decline
-            pos += 1
-            return Paren(inner)
-        if kind == "DOT":
-            name = toks[pos]
-            if name[0] != "NAME":
-                raise _Decline
-            pos += 1
-            return AttrRef(name[1], None, True)
-        if kind == "LBRACE":
-            return ListExpr(arguments("RBRACE") or ())
-        if kind == "LBRACK":
-            return build_record(record_items(tok))
-        raise _Decline
 
     def arguments(close: str) -> list[Node]:
         nonlocal pos

@@ -136,6 +136,8 @@ def test_shapes_match_the_reference(text: str, shape: str) -> None:
     ("[a = 1 b = 2]", "missing ';' between attributes", 0),
     ('relTime("nonsense")', "invalid relTime string", 0),
     ("f(1,)", "unexpected )", 4),
+    ("a ?: !b", "unexpected !", 5),  # Elvis's right operand takes no prefix
+    ("a ?: -b", "unexpected -", 5),
 ])
 def test_declined_texts_get_the_reference_errors(text: str, message: str, column: int) -> None:
     assert _fast(tokenize(text)) is None
