@@ -5,8 +5,8 @@ cold job expressions a second) is out of reach with lark's standard lexer, and
 several ClassAd rules are contextual anyway (a ``-`` glued to a digit lexes
 into the number unless it follows an operand; adjacent string literals
 concatenate; keywords are case-insensitive while quoted names never are
-keywords).  :func:`tokenize` produces a list of :class:`Tok` that
-:mod:`classad._parser` feeds to lark's LALR parser.
+keywords).  :func:`tokenize` produces a list of :class:`Tok` for the parsers of
+:mod:`classad._fastparse` and :mod:`classad._parser`.
 
 Tokens are ``(type, value, start, end)`` tuples.  Constants come out
 already converted: a ``CONST`` token's value is a :class:`classad._ast.Literal`

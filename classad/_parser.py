@@ -1,11 +1,13 @@
 """Parsing ClassAd text into AST nodes.
 
-One module-level lark LALR parser is built from ``classad.lark`` (package
-data).  Tokens come from :mod:`classad._lexer` and are fed straight into the
-LALR engine; the transformer is given to lark so AST nodes are built during
-the parse and no parse tree ever exists.  A bounded LRU cache keyed by text
-makes repeated texts (the same Requirements in ten thousand job ads) almost
-free.
+Tokens come from :mod:`classad._lexer`.  The production parser is the
+descent parser of :mod:`classad._fastparse`; whatever it declines (every
+syntax error among them) goes to the reference parser here: one
+module-level lark LALR parser built from ``classad.lark`` (package data),
+whose table :func:`_drive` runs with the transformer building AST nodes
+during the parse, so no parse tree ever exists.  A bounded LRU cache keyed
+by text makes repeated texts (the same Requirements in ten thousand job ads)
+almost free.
 
 Nothing but :class:`ClassAdSyntaxError` escapes from here: lark's exceptions,
 recursion errors from absurdly nested input and anything else are turned
