@@ -16,7 +16,7 @@ import os
 import queue
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import classad
@@ -201,6 +201,7 @@ class Schedd(DaemonObject):
         count: int | None = None,
         spool: bool = False,
         ad_results: list[classad.ClassAd] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         """Queue jobs and return their cluster id.
 
@@ -215,12 +216,13 @@ class Schedd(DaemonObject):
         The whole description is ONE Submit request, one durable
         transaction at the agent: the cluster ad plus, when the jobs differ
         (``$(Process)``, ``$(Cluster)``, queue items), each job's own
-        values (``ProcAds``).
+        values (``ProcAds``).  *progress*, if given, is told how many job
+        ads of a :class:`Submit` are made so far, while they are made.
         """
         proc_ads: list[classad.ClassAd] | None = None
         fixed: dict[str, Any] = {}   # what this call sets in every job's ad
         if isinstance(description, Submit):
-            ad, proc_ads = description.submit_ads(count)
+            ad, proc_ads = description.submit_ads(count, progress)
             if self.session.user:
                 fixed["Owner"] = self.session.user
             total = len(proc_ads)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TextIO
 
 import classad
 
@@ -123,8 +124,11 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     schedd = ctx.schedd()
     results: list[classad.ClassAd] = []
-    cluster = schedd.submit(description, spool=args.spool, ad_results=results if args.spool else None)
     count = description.job_count()
+    with SubmitProgress(ctx.err, count) as progress:
+        cluster = schedd.submit(description, spool=args.spool,
+                                ad_results=results if args.spool else None,
+                                progress=progress.made)
     if args.spool:
         schedd.spool(results)
     if ctx.json:
@@ -132,6 +136,67 @@ def cmd_submit(ctx: Context, args: argparse.Namespace) -> int:
     else:
         ctx.out.write(f"{count} job(s) submitted to cluster {cluster}.\n")
     return 0
+
+
+class SubmitProgress:
+    """One line on stderr that moves while a big description is queued.
+
+    First the job ads made so far (a bar), then, while the one Submit
+    request is in flight (the agent commits the whole cluster durably
+    before it answers), the seconds spent waiting.  Shown only on a
+    terminal and for :data:`BIG` jobs or more, so scripts' stderr stays
+    clean.  The waiting line is redrawn by a timer thread that touches
+    nothing but the stream.
+    """
+
+    BIG = 1000
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self._stream = stream
+        self._total = total
+        self._on = total >= self.BIG and stream.isatty()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def __enter__(self) -> SubmitProgress:
+        return self
+
+    def made(self, n: int) -> None:
+        """*n* of the job ads are made; once all are, the request goes out."""
+        if not self._on:
+            return
+        if n < self._total:
+            width = 30
+            filled = width * n // self._total
+            self._draw(f"making job ads [{'#' * filled}{'.' * (width - filled)}] {n}/{self._total}")
+        else:
+            self._waiting()
+
+    def _waiting(self) -> None:
+        """The request is in flight: show the time spent waiting for the agent."""
+        if self._timer is not None:
+            return
+        started = time.monotonic()
+
+        def tick() -> None:
+            while not self._stop.wait(0.2):
+                self._draw(f"queueing {self._total} jobs at the agent... "
+                           f"{time.monotonic() - started:.1f} s")
+
+        self._timer = threading.Thread(target=tick, name="qmf-submit-progress", daemon=True)
+        self._timer.start()
+
+    def _draw(self, line: str) -> None:
+        self._stream.write("\r" + line + "\x1b[K")
+        self._stream.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        if self._on:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
 
 
 def _with_appends(text: str, appends: list[str]) -> str:

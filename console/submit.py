@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -340,9 +340,13 @@ class Submit(MutableMapping[str, str]):
         q = queues[0]
         return [QueueStatement(count, q.variables, q.items, q.commands, q.line)]
 
-    def _proc_exprs(self, cluster: int, count: int | None = None) -> list[dict[str, str]]:
+    def _proc_exprs(self, cluster: int, count: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> list[dict[str, str]]:
         """Per-job attribute -> ClassAd expression text, for jobs queued
-        into *cluster*; *count* replaces the count of a plain queue."""
+        into *cluster*; *count* replaces the count of a plain queue.
+        *progress*, if given, is told how many jobs are made so far (every
+        500 jobs, and once at the end), so a big description can show it
+        is moving."""
         out: list[dict[str, str]] = []
         proc = 0
         owner = classad.quote(_owner())   # once: asking the system per job costs more than the job
@@ -363,6 +367,10 @@ class Submit(MutableMapping[str, str]):
                         specials[k.lower()] = v
                     out.append(_JobBuilder(q, specials, self.base_dir, owner).build())
                     proc += 1
+                    if progress is not None and proc % 500 == 0:
+                        progress(proc)
+        if progress is not None:
+            progress(proc)
         return out
 
     def jobs(self, cluster: int = 1, count: int | None = None) -> list[classad.ClassAd]:
@@ -375,14 +383,16 @@ class Submit(MutableMapping[str, str]):
             ads.append(ad)
         return ads
 
-    def submit_ads(self, count: int | None = None) -> tuple[classad.ClassAd, list[classad.ClassAd]]:
+    def submit_ads(self, count: int | None = None,
+                   progress: Callable[[int], None] | None = None,
+                   ) -> tuple[classad.ClassAd, list[classad.ClassAd]]:
         """What :meth:`console.Schedd.submit` sends in its one Submit: the
         cluster ad (the first job's, without ids) and one ad per job with
         the attributes in which that job differs from it (empty when it
         does not).  Values made with ``$(Cluster)`` are expressions over
         ``ClusterId`` (the cluster id is the agent's to assign)."""
         procs = [{name: _over_cluster_id(name, text) for name, text in exprs.items()}
-                 for exprs in self._proc_exprs(_CLUSTER_MARK, count)]
+                 for exprs in self._proc_exprs(_CLUSTER_MARK, count, progress)]
         if not procs:
             raise SubmitError("the description queues no jobs (an empty item list?)")
         first = procs[0]
