@@ -106,6 +106,18 @@ def slurm_state(slurm_id: str) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
+def settles_to(slurm_id: str, state: str, timeout: float = 30.0) -> str:
+    """Slurm's state of the job once it is *state*, or the last one seen
+    when *timeout* runs out: a held running job passes through COMPLETING
+    before it is PENDING again, so the state is waited for, not sampled."""
+    deadline = time.monotonic() + timeout
+    seen = slurm_state(slurm_id)
+    while seen != state and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = slurm_state(slurm_id)
+    return seen
+
+
 def test_submit_description_with_per_proc_values_runs_in_slurm(
         schedd: htcondor.Schedd, tmp_path: Path) -> None:
     sub = Submit("executable = /bin/sh\narguments = \"-c 'echo proc $(Process); exit $(Process)'\"\n"
@@ -130,13 +142,13 @@ def test_hold_release_and_remove_through_the_console(schedd: htcondor.Schedd) ->
     totals = schedd.act(htcondor.JobAction.Hold, f"ClusterId == {cluster}")
     assert totals["TotalSuccess"] == 1
     assert schedd.query(f"ClusterId == {cluster}", ["JobStatus"])[0]["JobStatus"] == 5
-    assert slurm_state(slurm_id) == "PENDING"
+    assert settles_to(slurm_id, "PENDING") == "PENDING"
     schedd.act(htcondor.JobAction.Release, f"ClusterId == {cluster}")
     assert schedd.query(f"ClusterId == {cluster}", ["JobStatus"])[0]["JobStatus"] in (1, 2)
     schedd.act(htcondor.JobAction.Remove, f"ClusterId == {cluster}")
     (gone,) = finished(schedd, cluster, 1)
     assert gone["JobStatus"] == 3
-    assert slurm_state(slurm_id) == "CANCELLED"
+    assert settles_to(slurm_id, "CANCELLED") == "CANCELLED"
 
 
 def test_objects_show_the_backend_and_slurms_nodes(agent: SlurmAgent) -> None:
