@@ -20,8 +20,9 @@ agent uses to serve requests, concurrently; a binding protects its own state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 __all__ = ["Caller", "ObjectState", "ClassBinding", "AgentSink"]
 
