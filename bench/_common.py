@@ -10,6 +10,7 @@ before it puts the checkout on sys.path.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from qmf_agent.binding import ObjectState
 
-__all__ = ["NullSink", "timed", "free_port", "broker_up", "BROKER"]
+__all__ = ["NullSink", "timed", "free_port", "broker_up", "BROKER", "TARGET_PREFIX", "report_target"]
 
 #: The local RabbitMQ the broker benches use.
 BROKER = ("127.0.0.1", 5672)
@@ -58,3 +59,19 @@ def broker_up() -> bool:
             return True
     except OSError:
         return False
+
+
+#: The prefix of the one-line JSON records :func:`report_target` prints.
+TARGET_PREFIX = "TARGET "
+
+
+def report_target(issue: int, what: str, target: str, figure: str, anchor: str, met: bool) -> None:
+    """Print one issue target's outcome as a machine-readable line.
+
+    Every bench prints a table for people; ``run_all.py`` builds the summary
+    of docs/benchmarks.md from these lines instead of guessing at the
+    tables' wording.  *figure* is ours, *anchor* the same work done by the
+    reference measured in this run, with the ratio.
+    """
+    record = {"issue": issue, "what": what, "target": target, "figure": figure, "anchor": anchor, "met": met}
+    print(TARGET_PREFIX + json.dumps(record), flush=True)

@@ -36,6 +36,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from _common import report_target
+
 # ---------------------------------------------------------------- the ads
 
 REQUIREMENTS = (
@@ -416,6 +418,10 @@ def _report(results: dict[str, dict[str, Any] | str], quick: bool, pypi_how: str
         verdict = "" if ok is None else (" PASS" if ok() else " FAIL")
         print(f"{label:<37} {_fmt(a, unit):>13} {_fmt(b, unit):>13} {_fmt(c, unit):>13} "
               f"{_ratio(a, b, key in lower):>8} {_ratio(a, c, key in lower):>9}  {target}{verdict}")
+        if ok is not None:
+            report_target(2, label[2:], target, f"{_fmt(a, unit)} ours",
+                          f"classad2 {_fmt(b, unit)} ({_ratio(a, b, key in lower)}), "
+                          f"0.4.1 {_fmt(c, unit)} ({_ratio(a, c, key in lower)})", ok())
     print("ratios: how many times better ours is (rates: ours / other; time and memory: other / ours)")
     print(f"match: {ours['match_pairs']:,} pairs timed for ours, {c2.get('match_pairs', 0):,} for classad2, "
           f"{py.get('match_pairs', 0):,} for 0.4.1 (1,000 x 1,000 scaled from the rate); pairs matched: "

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _common import TARGET_PREFIX
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 
@@ -172,51 +174,52 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def load_targets(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+Row = tuple[str, str, str, str, str]  # issue, what, target, figure (anchor, ratio), verdict
+
+
+def load_targets(data: dict[str, Any]) -> list[Row]:
     rows = []
     for combo, r in data.get("results", {}).items():
         if "skipped" in r:
-            rows.append((f"load {combo}", "zero errors", f"skipped: {r['skipped']}", "not measured"))
+            rows.append(("#8", f"load {combo}", "zero errors", f"skipped: {r['skipped']}", "not measured"))
             continue
         anchor = r["anchor_echo"]["p50_ms"]
         figure = (f"{r['calls']} calls by {data['consoles']} consoles, {r['errors']} errors; "
                   f"{r['calls_per_s']} calls/s; p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms "
                   f"(anchor: sequential echo p50 {anchor} ms, ratio {r['p50_ms'] / max(anchor, 0.01):.1f}x)")
-        rows.append((f"load {combo}", "zero errors", figure, _met(r["errors"] == 0)))
+        rows.append(("#8", f"load {combo}", "zero errors", figure, _met(r["errors"] == 0)))
     return rows
 
 
-def soak_targets(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def soak_targets(data: dict[str, Any]) -> list[Row]:
     figure = (f"{data['minutes']} min, {data['calls']} calls, {data['errors']} errors; RSS idle "
               f"{data['rss_idle_mib']} MiB (anchor), end {data['rss_end_mib']} MiB "
               f"({data['rss_end_mib'] / max(data['rss_idle_mib'], 0.1):.2f}x), max {data['rss_max_mib']} MiB, "
               f"second half {data['growth_mib_per_min_second_half']} MiB/min")
-    return [("soak", "zero errors; memory reported over time", figure, _met(data["errors"] == 0))]
+    return [("#8", "soak", "zero errors; memory reported over time", figure, _met(data["errors"] == 0))]
 
 
-def fuzz_targets(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def fuzz_targets(data: dict[str, Any]) -> list[Row]:
     figure = f"{data['rounds']} rounds ({data['cases_per_round']} cases per submit/wire round), {data['failed']} failed"
-    return [("fuzz (long)", "zero untyped exceptions", figure, _met(data["failed"] == 0))]
+    return [("#8", "fuzz (long)", "zero untyped exceptions", figure, _met(data["failed"] == 0))]
 
 
-def printed_targets(run: Run) -> list[tuple[str, str, str, str]]:
-    """The target lines a benchmark printed itself, with their verdict."""
+def printed_targets(run: Run) -> list[Row]:
+    """The target records a benchmark printed (``_common.report_target``)."""
     rows = []
     for line in run.stdout.splitlines():
-        if not re.search(r"target", line, re.I):
+        if not line.startswith(TARGET_PREFIX):
             continue
-        text = " ".join(line.split()).replace("|", "/")
-        if re.search(r"\b(FAIL|MISSED|not met)\b", line):
-            verdict = "**not met**"
-        elif re.search(r"\b(PASS|ok|met)\b", line):
-            verdict = "met"
-        else:
-            verdict = "see figure"
-        rows.append((run.bench.name, "(printed by the benchmark)", text, verdict))
+        try:
+            r = json.loads(line[len(TARGET_PREFIX):])
+            rows.append((f"#{r['issue']}", f"{run.bench.name}: {r['what']}", r["target"],
+                         f"{r['figure']} (anchor: {r['anchor']})", _met(bool(r["met"]))))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            rows.append(("?", run.bench.name, "?", f"unreadable target line: {line[:200]}", "**not met**"))
     return rows
 
 
-SUMMARISERS: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str, str]]]] = {
+SUMMARISERS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "load_bench": load_targets, "soak_bench": soak_targets, "fuzz_long": fuzz_targets,
 }
 
@@ -243,26 +246,25 @@ def page(runs: list[Run], command: str, began: dt.datetime, seconds: float) -> s
         "",
         "## Targets",
         "",
-        "| what | target | figure (anchor, ratio) | |",
-        "|---|---|---|---|",
+        "| issue | what | target | figure (anchor, ratio) | |",
+        "|---|---|---|---|---|",
     ]
     for run in runs:
         summarise = SUMMARISERS.get(run.bench.name)
         data = run.data()
         if summarise and data:
-            out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summarise(data)]
-        elif summarise:
-            out.append(f"| {run.bench.name} | | no figures ({_state(run)}) | **not met** |")
+            rows = summarise(data)
+        elif summarise or not run.ok:
+            rows = [("", run.bench.name, "", f"no figures ({_state(run)})", "**not met**")]
         else:
-            out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in printed_targets(run)]
-    out += ["", "Rows marked \"printed by the benchmark\" are the target lines each benchmark prints next to its "
-            "figures (full tables below).", "",
-            "## Every benchmark", ""]
+            rows = printed_targets(run)
+        out += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    out += ["", "## Every benchmark", ""]
     for run in runs:
         out += [f"### {run.bench.name}: {run.bench.what}", "",
                 f"`python3 bench/{run.bench.name}.py {' '.join(run.args)}`".replace(" `", "`") +
                 f" -- {_state(run)}, {run.seconds:.0f} s", ""]
-        text = run.stdout.strip()
+        text = "\n".join(line for line in run.stdout.strip().splitlines() if not line.startswith(TARGET_PREFIX))
         if run.bench.json and run.data():
             text = _json_digest(run.data() or {})
         if text:
