@@ -24,6 +24,7 @@ from classad._builtin_support import c_double_to_int64, c_int32, from_bytes, str
 from classad._builtins_strings import compile_regex, regex_search
 from classad._usermap import UserMap
 from classad._values import ERROR, UNDEFINED
+from classad.arguments import ARG_SPACE, UnbalancedQuote, split_v2
 
 __all__ = ["register_user_map", "string_list_items", "quote_arg"]
 
@@ -253,9 +254,6 @@ def split_slot_name(text: Any) -> Any:
 
 # ---- argument and environment strings (condor_arglist.cpp, env.cpp) -------
 
-_ARG_SPACE = " \t\n\r"
-
-
 def quote_arg(arg: str) -> str:
     """One argument in V2 syntax: white space and ``'`` inside single
     quotes, ``'`` doubled, the empty argument as ``''``."""
@@ -263,7 +261,7 @@ def quote_arg(arg: str) -> str:
         return "''"
     out: list[str] = []
     for ch in arg:
-        if ch in _ARG_SPACE or ch == "'":
+        if ch in ARG_SPACE or ch == "'":
             if out and out[-1] == "'":
                 out.pop()  # extend the quoted run rather than reopen it
             else:
@@ -280,41 +278,12 @@ def _join_v2(args: Iterable[str]) -> str:
 
 
 def _split_v2(text: str) -> list[str] | None:
-    """V2 arguments: white space separates, ``'...'`` quotes (``''`` inside
-    is one quote).  None for an unbalanced quote."""
-    out: list[str] = []
-    buf: list[str] = []
-    token = False
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "'":
-            token = True
-            i += 1
-            while True:
-                if i >= n:
-                    return None
-                if text[i] == "'":
-                    if i + 1 < n and text[i + 1] == "'":
-                        buf.append("'")
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                buf.append(text[i])
-                i += 1
-        elif ch in _ARG_SPACE:
-            i += 1
-            if token:
-                out.append("".join(buf))
-                buf, token = [], False
-        else:
-            token = True
-            buf.append(ch)
-            i += 1
-    if token:
-        out.append("".join(buf))
-    return out
+    """V2 arguments (see :mod:`classad.arguments`); None for an unbalanced
+    quote, which the built-ins turn into ERROR."""
+    try:
+        return split_v2(text)
+    except UnbalancedQuote:
+        return None
 
 
 def _split_v1(text: str) -> list[str]:
@@ -322,7 +291,7 @@ def _split_v1(text: str) -> list[str]:
     out: list[str] = []
     buf: list[str] = []
     for ch in text:
-        if ch in _ARG_SPACE:
+        if ch in ARG_SPACE:
             if buf:
                 out.append("".join(buf))
                 buf = []
@@ -360,7 +329,7 @@ def list_to_args(items: Any, version: Any = 2) -> Any:
         return ERROR
     if v == 2:
         return _join_v2(items)
-    if any(c in i for i in items for c in _ARG_SPACE):
+    if any(c in i for i in items for c in ARG_SPACE):
         return ERROR
     return " ".join(items)
 
@@ -400,7 +369,7 @@ def _merge_v1(env: dict[str, str | None], text: str) -> bool:
         delim, text = text[0], text[1:]
     i, n = 0, len(text)
     while i < n:
-        while i < n and text[i] in _ARG_SPACE:
+        while i < n and text[i] in ARG_SPACE:
             i += 1
         start = i
         while i < n and text[i] != "\n" and text[i] != delim:

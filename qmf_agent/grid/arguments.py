@@ -10,6 +10,8 @@ that gives both uses the new one, as HTCondor's starter does.
 
 from __future__ import annotations
 
+from classad.arguments import UnbalancedQuote, split_v2
+
 __all__ = ["ArgumentError", "split_new", "split_old_args", "parse_old_env", "parse_new_env"]
 
 
@@ -18,40 +20,13 @@ class ArgumentError(ValueError):
 
 
 def split_new(text: str) -> list[str]:
-    """Split new-syntax text: whitespace separates, ``'...'`` groups, ``''`` is a quote."""
-    out: list[str] = []
-    token: list[str] = []
-    have_token = False
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "'":
-            have_token = True
-            i += 1
-            while True:
-                if i >= n:
-                    raise ArgumentError(f"unterminated single quote in {text!r}")
-                if text[i] == "'":
-                    if i + 1 < n and text[i + 1] == "'":
-                        token.append("'")
-                        i += 2
-                        continue
-                    i += 1
-                    break
-                token.append(text[i])
-                i += 1
-        elif ch in " \t\n\r":
-            if have_token:
-                out.append("".join(token))
-                token, have_token = [], False
-            i += 1
-        else:
-            token.append(ch)
-            have_token = True
-            i += 1
-    if have_token:
-        out.append("".join(token))
-    return out
+    """Split new-syntax text: whitespace separates, ``'...'`` groups, ``''`` is
+    a quote (:func:`classad.arguments.split_v2`, so a job runs the argv that
+    ``argsToList(Arguments)`` shows)."""
+    try:
+        return split_v2(text)
+    except UnbalancedQuote:
+        raise ArgumentError(f"unterminated single quote in {text!r}") from None
 
 
 def split_old_args(text: str) -> list[str]:
