@@ -13,6 +13,14 @@ Whenever it meets anything it does not expect it declines (returns
 their positions and their messages come from one place.  Record and
 function-call nodes are built by the same :class:`classad._parser._Build`
 methods the LALR parser uses (duplicate attributes, time-literal folding).
+
+Shared leaves: a plain attribute reference (``RequestMemory``) and a select
+from one (``TARGET.Memory``) are taken from a bounded table instead of being
+built again for every expression.  Nodes are immutable and their compiled
+closure depends on the node alone, so sharing is invisible to everything
+but the garbage collector - which, with thousands of parsed trees held by
+the parse cache, was half the cost of a cold parse: every node allocated
+is one more object each collection walks.
 """
 
 from __future__ import annotations
@@ -23,11 +31,65 @@ from typing import Any
 from ._ast import AttrRef, BinaryOp, Conditional, Elvis, ListExpr, Node, Paren, Subscript, UnaryOp
 from ._lexer import Tok
 
-__all__ = ["fast_parse"]
+__all__ = ["fast_parse", "shared_ref", "shared_select"]
 
 
 class _Decline(Exception):
     """The token list is not one this parser accepts as it stands."""
+
+
+#: Appended to a copy of the token list so that no lookahead needs a bounds
+#: check: its kind continues nothing.
+_END: list[Tok] = [("$END", None, -1, -1)]
+
+#: Nesting (parentheses, lists, records, calls, subscripts, prefix operators)
+#: the descent follows before it declines; deeper texts go to the reference
+#: parser, which turns the absurd ones into a syntax error.
+MAX_NESTING = 200
+
+# The shared leaves: plain name -> AttrRef(name); base name -> {name ->
+# AttrRef(name, AttrRef(base))}.  Bounded: when they hold more than
+# _SHARED_LIMIT nodes they start again (names in real ads are a few hundred).
+_REFS: dict[str, AttrRef] = {}
+_SELECTS: dict[str, dict[str, AttrRef]] = {}
+_SHARED_LIMIT = 20_000
+_shared_count = 0
+
+
+def _count_shared() -> None:
+    global _shared_count
+    _shared_count += 1
+    if _shared_count > _SHARED_LIMIT:
+        _REFS.clear()
+        _SELECTS.clear()
+        _shared_count = 0
+
+
+def shared_ref(name: str) -> AttrRef:
+    """The shared ``AttrRef(name)`` (plain, unscoped reference)."""
+    node = _REFS.get(name)
+    if node is None:
+        _count_shared()
+        node = _REFS[name] = AttrRef(name)
+    return node
+
+
+def shared_select(base: str, name: str) -> AttrRef:
+    """The shared ``AttrRef(name, AttrRef(base))`` (``base.name``)."""
+    by_name = _SELECTS.get(base)
+    if by_name is None:
+        by_name = _SELECTS[base] = {}
+    node = by_name.get(name)
+    if node is None:
+        _count_shared()
+        node = by_name[name] = AttrRef(name, shared_ref(base))
+    return node
+
+
+#: Token kinds after which no postfix operator follows and no binary
+#: operator continues: what ends an operand in the commonest shapes.
+_CLOSERS = frozenset({"RPAR", "COMMA", "SEMI", "RBRACK", "RBRACE", "$END", "QMARK", "COLON"})
+_BINARY = frozenset({"BINOP", "ADDOP"})
 
 
 def fast_parse(toks: list[Tok], precedence: dict[str, int],
@@ -35,68 +97,105 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                build_record: Callable[[list[Any]], Node]) -> Node | None:
     """Parse a whole token list into one expression, or ``None`` to leave
     it to the reference parser (a syntax error, a time literal that does not
-    fold, nesting deeper than Python's stack, ...).
+    fold, nesting deeper than :data:`MAX_NESTING`, ...).
 
     *build_call* and *build_record* are the reference parser's node builders,
     called with the children the grammar rule would give them.
     """
-    n = len(toks)
+    toks = toks + _END
     pos = 0
+    depth = 0
+    refs = _REFS
+    closers = _CLOSERS
+    binary = _BINARY
 
     def expr() -> Node:
-        nonlocal pos
+        nonlocal pos, depth
         cond = chain(0)
-        if pos < n and toks[pos][0] == "QMARK":
+        if toks[pos][0] == "QMARK":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Decline
             pos += 1
             yes = expr()
             if toks[pos][0] != "COLON":
                 raise _Decline
             pos += 1
-            return Conditional(cond, yes, expr())
+            cond = Conditional(cond, yes, expr())
+            depth -= 1
         return cond
 
     def chain(floor: int) -> Node:
         # Operators binding tighter than *floor* are taken here; all are
-        # left-associative, so the right operand only takes tighter ones.
+        # left-associative, so a right operand only takes tighter ones.
         nonlocal pos
         left = operand()
-        while pos < n:
-            tok = toks[pos]
-            kind = tok[0]
-            if kind != "BINOP" and kind != "ADDOP":
-                break
+        tok = toks[pos]
+        while tok[0] in binary:
             op = tok[1]
             p = precedence[op]
             if p <= floor:
                 break
+            # The commonest right operand, a constant or plain name that
+            # nothing after it can extend, needs no descent.
+            right = toks[pos + 1]
+            after = toks[pos + 2]
+            kind = after[0]
+            if (kind in closers or (kind in binary and precedence[after[1]] <= p)) \
+                    and (right[0] == "CONST" or right[0] == "NAME"):
+                pos += 2
+                if right[0] == "CONST":
+                    left = BinaryOp(op, left, right[1])
+                else:
+                    node = refs.get(right[1])
+                    left = BinaryOp(op, left, node if node is not None else shared_ref(right[1]))
+                tok = after
+                continue
             pos += 1
             left = BinaryOp(op, left, chain(p))
+            tok = toks[pos]
         return left
 
     def operand(prefix_allowed: bool = True) -> Node:
         # A unary-level operand: prefix operators, a primary, then postfix
         # operators - one function, as a call per grammar level is most of
         # the cost of descent in Python.
-        nonlocal pos
+        nonlocal pos, depth
         tok = toks[pos]
         kind = tok[0]
         pos += 1
+        plain = None  # the name, while the node is a shared plain reference
         if kind == "NAME":
-            if pos < n and toks[pos][0] == "LPAR":
+            kind = toks[pos][0]
+            if kind == "LPAR":
                 pos += 1
+                depth += 1
                 node = build_call([tok, None, arguments("RPAR"), None])
+                depth -= 1
             else:
-                node = AttrRef(tok[1])
+                plain = tok[1]
+                node = refs.get(plain) or shared_ref(plain)
+                if kind in closers or kind in binary:
+                    return node
         elif kind == "CONST":
             node = tok[1]
         elif kind == "LPAR":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Decline
             inner = expr()
             if toks[pos][0] != "RPAR":
                 raise _Decline
             pos += 1
+            depth -= 1
             node = Paren(inner)
         elif (kind == "ADDOP" or kind == "NOTOP") and prefix_allowed:
-            return UnaryOp(tok[1], operand())
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Decline
+            node = UnaryOp(tok[1], operand())
+            depth -= 1
+            return node
         elif kind == "DOT":
             name = toks[pos]
             if name[0] != "NAME":
@@ -104,35 +203,56 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             pos += 1
             node = AttrRef(name[1], None, True)
         elif kind == "LBRACE":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Decline
             node = ListExpr(arguments("RBRACE") or ())
+            depth -= 1
         elif kind == "LBRACK":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _Decline
             node = build_record(record_items(tok))
+            depth -= 1
         else:
             raise _Decline
-        while pos < n:
+        while True:
             kind = toks[pos][0]
             if kind == "DOT":
                 name = toks[pos + 1]
                 if name[0] != "NAME":
                     raise _Decline
                 pos += 2
-                node = AttrRef(name[1], node)
+                if plain is not None:
+                    node = shared_select(plain, name[1])
+                    plain = None
+                else:
+                    node = AttrRef(name[1], node)
             elif kind == "LBRACK":
                 pos += 1
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _Decline
                 index = expr()
                 if toks[pos][0] != "RBRACK":
                     raise _Decline
                 pos += 1
+                depth -= 1
                 node = Subscript(node, index)
+                plain = None
             elif kind == "ELVIS":
                 # The right operand is a postfix expression (no prefix
                 # operator), further Elvis operators included: the LALR
                 # parser shifts there, so Elvis groups to the right.
                 pos += 1
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _Decline
                 node = Elvis(node, operand(False))
+                depth -= 1
+                plain = None
             else:
-                break
-        return node
+                return node
 
     def arguments(close: str) -> list[Node]:
         nonlocal pos
@@ -177,4 +297,10 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
         node = expr()
     except Exception:  # noqa: BLE001 - any failure means: let the reference parser judge
         return None
-    return node if pos == n else None
+    finally:
+        # The nested functions reach each other through their cells: a
+        # reference cycle that would keep them, and the whole token list,
+        # alive until the garbage collector's next pass.  Emptying the cells
+        # lets reference counting free everything now.
+        expr = chain = operand = arguments = record_items = None  # type: ignore[assignment]
+    return node if toks[pos][0] == "$END" else None

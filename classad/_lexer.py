@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 from ._ast import Literal
 from ._errors import ClassAdSyntaxError
@@ -50,23 +51,24 @@ _KEYWORD_TOKENS = {
 }
 
 # ``findall`` walks the whole text in one C call and hands back, per token,
-# the whitespace before it, the token, and which alternative matched (the one
-# non-empty group); positions follow from the lengths, so the Python loop
-# below makes no method call per token.  The last alternative takes any other
-# character, so nothing is ever skipped silently; only trailing whitespace is
-# left unmatched.
+# the whitespace before it and the token text; positions follow from the
+# lengths, so the Python loop below makes no method call per token.  The
+# kind is found by one dict lookup (operators, keywords and every name seen
+# so far are in :data:`_KNOWN`), else by the first character.  The last
+# alternative takes any other character, so nothing is ever skipped
+# silently; only trailing whitespace is left unmatched.
 _MASTER = re.compile(
     r"""(\s*)(
-      (?://[^\n]*|/\*.*?\*/)
-    | ([A-Za-z_][A-Za-z0-9_]*)
-    | (>>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||\?\s*:|[-+*/%<>&|^!~?:,;=(){}\[\]])
-    | ((?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-    | (\d+\.(?!\d)|\d+[eE](?![+-]?\d))
-    | (0[xX][0-9A-Fa-f]+|\d+)
-    | (\.\.?)  # HTCondor reads ".." as one "." (x..a is x.a)
-    | ("(?:[^"\\]|\\.)*")
-    | ('(?:[^'\\]|\\.)*')
-    | (\S)
+      //[^\n]*|/\*.*?\*/
+    | [A-Za-z_][A-Za-z0-9_]*
+    | >>>|>>|<<|<=|>=|==|!=|=\?=|=!=|&&|\|\||\?\s*:|[-+*/%<>&|^!~?:,;=(){}\[\]]
+    | (?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+
+    | \d+\.(?!\d)|\d+[eE](?![+-]?\d)
+    | 0[xX][0-9A-Fa-f]+|\d+
+    | \.\.?
+    | "(?:[^"\\]|\\.)*"
+    | '(?:[^'\\]|\\.)*'
+    | \S
     )""",
     re.VERBOSE | re.DOTALL,
 )
@@ -86,13 +88,53 @@ def _spellings(word: str) -> list[str]:
     return out
 
 
-# Keywords are case-insensitive; a table of every spelling spares the lexer
-# a lower() call per identifier.
-_KEYWORD_SPELLINGS = {
-    spelling: tok for word, tok in _KEYWORD_TOKENS.items() for spelling in _spellings(word)
-}
-
 _OP_TOKENS = {op: (kind, _OP_SPELLING.get(op, op)) for op, kind in _OPS.items()}
+
+#: Token text -> (type, value) for every text whose kind the text alone
+#: decides: operators, ``.``/``..``, the keywords in every spelling (a table
+#: spares the lexer a lower() call per identifier), and - added as they are
+#: met, up to :data:`_KNOWN_LIMIT` - plain names with their interned value.
+_STATIC: dict[str, tuple[str, Any]] = {
+    **_OP_TOKENS,
+    "?:": ("ELVIS", "?:"), ".": ("DOT", "."), "..": ("DOT", "."),  # HTCondor reads x..a as x.a
+    **{spelling: tok for word, tok in _KEYWORD_TOKENS.items() for spelling in _spellings(word)},
+}
+_KNOWN: dict[str, tuple[str, Any]] = dict(_STATIC)
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_KNOWN_LIMIT = 20_000
+
+# Literals are immutable and compiled per node, so one node serves every
+# occurrence of a common constant; bounded tables like _KNOWN.
+_INTS: dict[int, Literal] = {}
+_STRINGS: dict[str, Literal] = {}
+_CONST_LIMIT = 20_000
+
+
+def _int_literal(value: int) -> Literal:
+    node = _INTS.get(value)
+    if node is None:
+        if len(_INTS) >= _CONST_LIMIT:
+            _INTS.clear()
+        node = _INTS[value] = Literal(value)
+    return node
+
+
+def _string_literal(value: str) -> Literal:
+    node = _STRINGS.get(value)
+    if node is None:
+        if len(_STRINGS) >= _CONST_LIMIT:
+            _STRINGS.clear()
+        node = _STRINGS[value] = Literal(value)
+    return node
+
+
+def _name_token(name: str) -> tuple[str, Any]:
+    """The ``(type, value)`` of an identifier met for the first time."""
+    if len(_KNOWN) >= _KNOWN_LIMIT + len(_STATIC):
+        _KNOWN.clear()
+        _KNOWN.update(_STATIC)
+    kv = _KNOWN[name] = ("NAME", sys.intern(name))
+    return kv
 
 
 _SIMPLE_ESCAPES = {
@@ -152,65 +194,71 @@ def tokenize(text: str, strict: bool = False) -> list[Tok]:
     """Split *text* into ``(type, value, start, end)`` tokens; raise
     :class:`ClassAdSyntaxError` on anything the ClassAd lexer rejects.
 
-    *strict* selects strict-mode integer rules (leading zeros allowed);
+    *strict* selects strict-mode integer rules (leading zeros allowed).
     """
     toks: list[Tok] = []
     append = toks.append
-    op_tokens = _OP_TOKENS
-    keywords = _KEYWORD_SPELLINGS
-    intern = sys.intern
+    known = _KNOWN
     pos = 0
     last_string = -1  # index of a string token that a next string extends
-    for ws, raw, name, op, real, badreal, int_, dot, string, qname, bad \
-            in _MASTER.findall(text):
+    for ws, raw in _MASTER.findall(text):
         start = pos + len(ws)
-        pos = end = start + len(raw)
-        if name:
-            kw = keywords.get(name)
-            if kw is None:
-                append(("NAME", intern(name), start, end))
-            else:
-                append((kw[0], kw[1], start, end))
-        elif op:
-            if op[0] == "?" and len(op) > 1:
-                append(("ELVIS", "?:", start, end))
-            else:
-                kind_, spelling = op_tokens[op]
-                append((kind_, spelling, start, end))
-        elif int_ or real:
-            # A '-' glued to the number, not after an operand, is its sign.
-            negative = bool(toks and toks[-1][1] == "-" and toks[-1][3] == start
-                            and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
-            if negative:
-                start = toks.pop()[2]
-            if int_:
-                value: int | float = _int_value(raw, negative, strict, start, text)
-            else:
-                value = -float(raw) if negative else float(raw)
-            append(("CONST", Literal(value), start, end))
-        elif string:
-            body = unescape_string(raw[1:-1])
-            if body is None:
-                raise ClassAdSyntaxError("NUL character in a string literal", text, start)
+        pos = start + len(raw)
+        kv = known.get(raw)
+        if kv is not None:  # operators, keywords, names met before
+            append((kv[0], kv[1], start, pos))
+            continue
+        c = raw[0]
+        if c == '"':
+            if len(raw) == 1:
+                _bad_character(text, start)
+            body = raw[1:-1]
+            if "\\" in body or "\0" in body:
+                unescaped = unescape_string(body)
+                if unescaped is None:
+                    raise ClassAdSyntaxError("NUL character in a string literal", text, start)
+                body = unescaped
             if last_string == len(toks) - 1 and last_string >= 0:  # "a" "b" is "ab"
                 prev = toks[-1]
-                toks[-1] = ("CONST", Literal(prev[1].value + body), prev[2], end)
+                toks[-1] = ("CONST", Literal(prev[1].value + body), prev[2], pos)
             else:
-                append(("CONST", Literal(body), start, end))
+                append(("CONST", _string_literal(body), start, pos))
             last_string = len(toks) - 1
-        elif qname:
+        elif c in _NAME_START:
+            kv = _name_token(raw)
+            append((kv[0], kv[1], start, pos))
+        elif c.isdecimal() or c == ".":  # \\d is any Unicode decimal digit
+            _number(toks, raw, start, pos, strict, text)
+        elif c == "'":
+            if len(raw) == 1:
+                _bad_character(text, start)
             unquoted = unescape_string(raw[1:-1])
             if unquoted is None:
                 raise ClassAdSyntaxError("NUL character in a quoted attribute name", text, start)
-            append(("NAME", intern(unquoted), start, end))
-        elif dot:
-            append(("DOT", ".", start, end))
-        elif badreal:
-            raise ClassAdSyntaxError(f"malformed number {raw!r}", text, start)
-        elif bad:
+            append(("NAME", sys.intern(unquoted), start, pos))
+        elif c == "?":  # '?' and ':' apart, still one Elvis operator
+            append(("ELVIS", "?:", start, pos))
+        elif c != "/":  # '/' here starts a comment, which is skipped
             _bad_character(text, start)
-        # else: a comment, which is skipped
     return toks
+
+
+def _number(toks: list[Tok], raw: str, start: int, end: int, strict: bool, text: str) -> None:
+    """Append the ``CONST`` token for the number *raw*, taking in a ``-``
+    glued to it when that is a sign rather than a binary operator."""
+    last = raw[-1]
+    if last == "." or last == "e" or last == "E":
+        if not raw.startswith(("0x", "0X")):
+            raise ClassAdSyntaxError(f"malformed number {raw!r}", text, start)
+    # A '-' glued to the number, not after an operand, is its sign.
+    negative = bool(toks and toks[-1][1] == "-" and toks[-1][3] == start
+                    and (len(toks) < 2 or toks[-2][0] not in OPERAND_END))
+    if negative:
+        start = toks.pop()[2]
+    if raw.isdecimal() or raw.startswith(("0x", "0X")):
+        toks.append(("CONST", _int_literal(_int_value(raw, negative, strict, start, text)), start, end))
+    else:
+        toks.append(("CONST", Literal(-float(raw) if negative else float(raw)), start, end))
 
 
 def _bad_character(text: str, pos: int) -> None:
