@@ -21,6 +21,7 @@ import enum
 import socket
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "raw_to_json",
     "raw_from_json",
     "build_ad",
+    "cached_ads",
     "canonical_name",
     "parse_job_id",
 ]
@@ -186,14 +188,41 @@ _HOST = socket.getfqdn()
 
 #: how many clusters keep their parsed ad (see :meth:`Cluster.ad`)
 AD_CACHE_SIZE = 4096
-_recent: OrderedDict[int, Cluster] = OrderedDict()
+#: the clusters holding a parsed ad, oldest first, by ``id()``.  The
+#: references are weak: a cluster that leaves the queue is freed with its ad
+#: at once instead of staying here until 4,096 newer ads push it out (a soak
+#: that submits and removes jobs all day kept ~4 KB per removed cluster).
+_recent: OrderedDict[int, weakref.KeyedRef[int, Cluster]] = OrderedDict()
 _recent_lock = threading.Lock()
+#: keys of cached clusters that died, purged from ``_recent`` at the next
+#: build.  A weakref callback may run inside any allocation, even one made
+#: under ``_recent_lock``, so it only appends here (atomic) and never locks.
+_dead: list[int] = []
+
+
+def _cluster_died(ref: weakref.KeyedRef[int, Cluster]) -> None:
+    _dead.append(ref.key)
+
+
+def _purge_dead() -> None:
+    """Drop the entries of dead clusters (call with ``_recent_lock`` held)."""
+    while _dead:
+        ref = _recent.get(_dead.pop())
+        if ref is not None and ref() is None:   # not an id() reused since
+            del _recent[ref.key]
+
+
+def cached_ads() -> int:
+    """How many clusters hold a parsed ad now (at most :data:`AD_CACHE_SIZE`)."""
+    with _recent_lock:
+        _purge_dead()
+        return sum(1 for ref in _recent.values() if ref() is not None)
 
 
 class Cluster:
     """The attributes shared by every proc of one submit."""
 
-    __slots__ = ("id", "attrs", "procs", "schedd", "_ad")
+    __slots__ = ("id", "attrs", "procs", "schedd", "_ad", "__weakref__")
 
     def __init__(self, cluster_id: int, attrs: dict[str, Any], schedd: str = "") -> None:
         self.id = cluster_id
@@ -209,16 +238,21 @@ class Cluster:
 
         Kept for the most recent :data:`AD_CACHE_SIZE` clusters only: a
         constraint query over a queue of 100,000 single-job clusters must
-        not leave 100,000 parsed ads (~2 KB each) behind.
+        not leave 100,000 parsed ads (~4 KB each) behind.  The cache does
+        not keep a cluster alive: one that left the queue goes with its ad.
         """
         ad = self._ad
         if ad is None:
             ad = self._ad = build_ad(self.attrs)
+            key = id(self)
             with _recent_lock:
-                _recent[id(self)] = self
-                if len(_recent) > AD_CACHE_SIZE:
-                    _, oldest = _recent.popitem(last=False)
-                    oldest._ad = None
+                _purge_dead()
+                _recent[key] = weakref.KeyedRef(self, _cluster_died, key)
+                _recent.move_to_end(key)
+                while len(_recent) > AD_CACHE_SIZE:
+                    oldest = _recent.popitem(last=False)[1]()
+                    if oldest is not None:
+                        oldest._ad = None
         return ad
 
     def set_attrs(self, attrs: dict[str, Any]) -> None:
