@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import classad
 
@@ -76,6 +76,23 @@ _ADMIN_ONLY = frozenset({"Owner"})
 _CLUSTER_ONLY = frozenset({"clusterid", "procid", "globaljobid", "qdate", "owner", "jobstatus",
                            "mytype"})
 _MAX_COUNT = 1_000_000
+
+
+class SubmitInFlight(Protocol):
+    """A Submit a self-scheduling backend has begun (its ``begin_submit(jobs)``).
+
+    ``names``: each proc's attributes to commit now, before the backend's
+    answer, so that a restart can find what the backend made of them.  Then
+    the schedd calls exactly one of ``result()`` (each proc's attributes;
+    raises, leaving nothing behind, if the backend refused) or ``cancel()``
+    (the commit failed: withdraw the jobs).
+    """
+
+    names: list[dict[str, Any]]
+
+    def result(self) -> list[dict[str, Any]]: ...
+
+    def cancel(self) -> None: ...
 _FETCH_MAX = 1 << 20
 _STATUS_NAMES = {s.value: s.name.title().replace("_", "") for s in JobStatus}
 _PAST = {"hold": "held", "release": "released", "remove": "removed",
@@ -472,7 +489,7 @@ class Schedd:
             self._fill_defaults(attrs, cid)
             cluster = Cluster(cid, attrs, self.config.name)
             ids = [f"{cid}.{p}" for p in range(count)]
-            own = self._submit_to_backend(cluster, given)
+            own, pending = self._submit_to_backend(cluster, given)
             try:
                 with self.store.transaction() as txn:
                     txn.put_cluster(cid, raw_to_json(attrs))
@@ -483,10 +500,14 @@ class Schedd:
                         txn.remember_request(caller.request_id,
                                              {"ids": ids, "encoding": encoding}, now())
             except BaseException:
-                if getattr(self.backend, "schedules_itself", False):
+                if pending is not None:
+                    pending.cancel()
+                elif getattr(self.backend, "schedules_itself", False):
                     for p in range(count):
                         self.backend.kill(f"{cid}.{p}")   # not queued here: not run there
                 raise
+            if pending is not None:
+                own = self._finish_backend_submit(cid, own, pending, caller)
             self._next_cluster = cid + 1
             self.clusters[cid] = cluster
             status = int(attrs["JobStatus"])
@@ -515,17 +536,20 @@ class Schedd:
         self.on_work()
         return ids, encoding
 
-    def _submit_to_backend(self, cluster: Cluster,
-                           given: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    def _submit_to_backend(self, cluster: Cluster, given: list[dict[str, Any] | None],
+                           ) -> tuple[list[dict[str, Any] | None], SubmitInFlight | None]:
         """Each proc's own attributes: those the submit *given*, plus, from a
-        backend that schedules itself, what it adds.
+        backend that schedules itself, what it adds; and the backend's
+        submission still under way, if it has one.
 
         Such a backend (Slurm) takes the jobs at Submit, before our commit,
         so that its refusal fails the Submit with nothing queued here and
-        every queued job carries the backend's id for it.
+        every queued job carries the backend's id for it.  One that offers
+        ``begin_submit`` (:class:`SubmitInFlight`) works while we commit;
+        :meth:`_finish_backend_submit` collects its answer.
         """
         if not getattr(self.backend, "schedules_itself", False):
-            return given
+            return given, None
         backend = cast(SelfScheduling, self.backend)
         jobs = []
         for p, mine in enumerate(given):
@@ -534,8 +558,47 @@ class Schedd:
                 jobs.append((self.spec(job), job.ad()))
             except ArgumentError as exc:
                 raise ParameterInvalid(f"job {job.id}: {exc}") from None
-        added = list(backend.submit(jobs))
-        return [{**(mine or {}), **(more or {})} or None for mine, more in zip(given, added)]
+        begin = getattr(backend, "begin_submit", None)
+        pending: SubmitInFlight | None = None
+        if begin is not None:
+            pending = cast(SubmitInFlight, begin(jobs))
+            added = pending.names
+        else:
+            added = list(backend.submit(jobs))
+        return _merge_own(given, added), pending
+
+    def _finish_backend_submit(self, cid: int, own: list[dict[str, Any] | None],
+                               pending: SubmitInFlight,
+                               caller: Caller) -> list[dict[str, Any] | None]:
+        """Wait for the backend's answer to a Submit whose procs are committed.
+
+        Its attributes (the Slurm job ids) are committed without an fsync:
+        that survives the agent being killed, which is what an answered
+        Submit must; after a power loss the backend finds its job again by
+        the attributes committed durably (the Slurm job name).  A refusal
+        takes the procs back out of the store (durably) and fails the Submit.
+        """
+        try:
+            added = pending.result()
+        except BaseException:
+            with self.store.transaction() as txn:
+                txn.set_meta("next_cluster", cid)     # a refused Submit uses no cluster id
+                txn.delete_cluster(cid)
+                for p in range(len(own)):
+                    txn.delete_proc(cid, p)
+                if caller.request_id:
+                    txn.execute("DELETE FROM requests WHERE id = ?", (caller.request_id,))
+            raise
+        own = _merge_own(own, added)
+        try:
+            with self.store.transaction(durable=False) as txn:
+                txn.put_procs((cid, p, raw_to_json(mine) if mine else None)
+                              for p, mine in enumerate(own))
+        except BaseException:
+            for p in range(len(own)):
+                self.backend.kill(f"{cid}.{p}")
+            raise
+        return own
 
     def _owner_for(self, attrs: dict[str, Any], caller: Caller) -> None:
         given = attrs.get("Owner")
@@ -1261,6 +1324,12 @@ def _check_paths(attrs: Mapping[str, Any], where: str) -> None:
                                    f"expression, got {raw_to_text(value)}")
         if name == "Iwd" and not os.path.isabs(value):
             raise ParameterInvalid(f"{where} Iwd must be an absolute path, got {value!r}")
+
+
+def _merge_own(given: Sequence[dict[str, Any] | None],
+               added: Sequence[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    """Each proc's own attributes with what the backend *added* over them."""
+    return [{**(mine or {}), **(more or {})} or None for mine, more in zip(given, added)]
 
 
 def _proc_overrides(proc_ads: Sequence[Any]) -> list[dict[str, Any] | None]:
