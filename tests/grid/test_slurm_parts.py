@@ -23,7 +23,7 @@ from qmf_agent.grid.slurm import (
     batch_script,
     job_kind,
 )
-from qmf_agent.grid.slurm._cli import parse_time
+from qmf_agent.grid.slurm._cli import completed_names, parse_time
 
 
 def _spec(tmp: Path, proc: int, argv: list[str], **kw: object) -> JobSpec:
@@ -165,3 +165,54 @@ def test_job_sees_only_its_environment_and_slurms(tmp_path: Path) -> None:
                           check=False).returncode == 0
     seen = dict(line.split("=", 1) for line in (tmp_path / "out.0").read_text().splitlines())
     assert seen == {"MINE": "1", "SLURM_JOB_ID": "12"}
+
+
+def _tool(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def test_sbatch_runs_while_the_caller_works_and_gets_all_of_a_big_script(
+        tmp_path: Path) -> None:
+    """start_sbatch returns at once with the script already fed (larger than a
+    pipe holds); job_id waits.  A tool that stops reading early still fails
+    with its own message, not a broken pipe."""
+    _tool(tmp_path / "sbatch", f"cat > {tmp_path}/got\nsleep 0.5\necho 4242\n")
+    script = "#!/bin/sh\n" + "# padding\n" * 20000     # 200 KB: more than a pipe buffer
+    started = time.monotonic()
+    pending = SlurmCli(bin_dir=str(tmp_path)).start_sbatch(script, ["--hold"])
+    assert time.monotonic() - started < 0.5          # did not wait for the tool
+    assert pending.job_id() == "4242"
+    assert (tmp_path / "got").read_text() == script
+    _tool(tmp_path / "sbatch", "echo 'sbatch: error: invalid partition specified: x' >&2\n"
+                               "exit 1\n")
+    with pytest.raises(SlurmError, match="invalid partition specified"):
+        SlurmCli(bin_dir=str(tmp_path)).start_sbatch(script, []).job_id()
+    _tool(tmp_path / "sbatch", "echo 'Submitted batch job 7'\n")
+    with pytest.raises(SlurmError, match="instead of a job id"):
+        SlurmCli(bin_dir=str(tmp_path)).sbatch(script, [])
+    _tool(tmp_path / "sbatch", "sleep 5\n")
+    with pytest.raises(SlurmError, match="did not answer within 0.3s"):
+        SlurmCli(bin_dir=str(tmp_path), timeout=0.3).start_sbatch("x\n", []).job_id()
+
+
+def test_jobs_are_found_by_name_in_squeue_and_the_completion_log(tmp_path: Path) -> None:
+    sep = "\x1f"
+    _tool(tmp_path / "squeue", f'echo "$*" > {tmp_path}/args\n'
+                               f"printf '31{sep}qmf-t-1.0\\n31{sep}qmf-t-1.0\\n40{sep}qmf-t-2.0\\n"
+                               f"41{sep}other\\nbad line\\n'\n")
+    cli = SlurmCli(bin_dir=str(tmp_path))
+    assert cli.ids_by_name({"qmf-t-1.0", "qmf-t-2.0", "qmf-t-3.0"}) == {
+        "qmf-t-1.0": ["31"], "qmf-t-2.0": ["40"]}       # an array's tasks: one id
+    assert "--name=qmf-t-1.0,qmf-t-2.0,qmf-t-3.0" in (tmp_path / "args").read_text()
+    assert cli.ids_by_name(set()) == {}
+    log = tmp_path / "jobcomp.log"
+    log.write_text(
+        _RECORD.format(id=51, state="COMPLETED", code="0:0", array="").replace(
+            "Name=wrap", "Name=qmf-t-4.0")
+        + _RECORD.format(id=53, state="FAILED", code="1:0",
+                         array="ArrayJobId=52 ArrayTaskId=1 ").replace("Name=wrap", "Name=qmf-t-5.0")
+        + _RECORD.format(id=54, state="COMPLETED", code="0:0", array=""))
+    assert completed_names(str(log), {"qmf-t-4.0", "qmf-t-5.0", "qmf-t-6.0"}) == {
+        "qmf-t-4.0": ["51"], "qmf-t-5.0": ["52"]}
+    assert completed_names(str(tmp_path / "missing.log"), {"qmf-t-4.0"}) == {}

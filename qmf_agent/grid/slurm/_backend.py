@@ -29,6 +29,7 @@ call every few seconds.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -43,11 +44,11 @@ from .. import userfiles
 from ..backend import ExitCallback, ExitResult, JobSpec, SlotView
 from ..config import Config
 from ..jobs import Job, JobStatus
-from ._cli import Completion, JobCompLog, JobRow, SlurmCli, SlurmError
+from ._cli import Completion, JobCompLog, JobRow, Sbatch, SlurmCli, SlurmError, completed_names
 from ._nodes import SlurmNodes
 from ._script import ScriptError, batch_script
 
-__all__ = ["SlurmBackend", "SlurmConfig", "job_kind"]
+__all__ = ["SlurmBackend", "SlurmConfig", "SlurmSubmission", "job_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,71 @@ class _Plan:
     exits: list[ExitResult] = field(default_factory=list)
 
 
+class SlurmSubmission:
+    """One cluster's procs on their way to Slurm (:meth:`SlurmBackend.begin_submit`).
+
+    The first ``sbatch`` is already running when this exists; :attr:`names`
+    are each proc's attributes to commit before its Slurm job id is known
+    (the name its Slurm job gets).  Then exactly one of :meth:`result` (the
+    commit worked) or :meth:`cancel` (it did not).
+    """
+
+    def __init__(self, backend: SlurmBackend,
+                 batches: list[tuple[str, str, list[str], list[JobSpec]]]) -> None:
+        self._backend = backend
+        self._batches = batches
+        self._submitted: list[str] = []
+        self.names: list[dict[str, Any]] = [{"SlurmJobName": name}
+                                            for name, _, _, specs in batches for _ in specs]
+        try:
+            self._first: Sbatch | None = backend.cli.start_sbatch(batches[0][1], batches[0][2])
+        except SlurmError as exc:
+            raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
+
+    def result(self) -> list[dict[str, Any]]:
+        """Each proc's ``SlurmJobName`` and ``SlurmJobId``, once Slurm has them all.
+
+        If any ``sbatch`` fails, the ones already accepted are cancelled and
+        this raises SchedulerError with Slurm's message.
+        """
+        out: list[dict[str, Any]] = []
+        cli = self._backend.cli
+        try:
+            for name, script, options, specs in self._batches:
+                running, self._first = self._first, None
+                slurm_id = (running or cli.start_sbatch(script, options)).job_id()
+                self._submitted.append(slurm_id)
+                ids = [slurm_id] if len(specs) == 1 else [f"{slurm_id}_{n}"
+                                                          for n in range(len(specs))]
+                out.extend({"SlurmJobName": name, "SlurmJobId": sid} for sid in ids)
+        except SlurmError as exc:
+            self._backend.cancel_quietly(self._submitted)
+            raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
+        except BaseException:
+            self._backend.cancel_quietly(self._submitted)
+            raise
+        since = time.monotonic()
+        specs_all = [spec for _, _, _, specs in self._batches for spec in specs]
+        for spec, attrs in zip(specs_all, out):
+            self._backend.track(spec.job_id, attrs["SlurmJobId"], since, spec)
+        log.debug("submitted %d jobs to Slurm as %s", len(out), ", ".join(self._submitted))
+        return out
+
+    def cancel(self) -> None:
+        """Withdraw the procs: the caller could not commit them."""
+        running, self._first = self._first, None
+        if running is not None:
+            try:
+                self._submitted.append(running.job_id())
+            except SlurmError:
+                pass           # refused: nothing to withdraw
+        self._backend.cancel_quietly(self._submitted)
+
+
+def _proc_number(job_id: str) -> int:
+    return int(job_id.rpartition(".")[2])
+
+
 def _int_attr(ad: classad.ClassAd, name: str) -> int | None:
     """*name* evaluated in the job's ad when it is an integer (else None)."""
     if name not in ad:
@@ -195,19 +261,100 @@ class SlurmBackend:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._orphans = False
+        self._interrupted: dict[str, list[str]] = {}
+        self._tag = secrets.token_hex(4)
         self.polls = 0
 
     # --- wiring ----------------------------------------------------------
 
     def attach_queue(self, schedd: Any) -> None:
-        """Follow the jobs of *schedd* (called once, after its recovery)."""
+        """Follow the jobs of *schedd* (called once, after its recovery).
+
+        Procs with a ``SlurmJobName`` but no ``SlurmJobId`` were being
+        submitted when the agent stopped: their Slurm job is looked for by
+        name once Slurm answers (:meth:`_reconcile`).
+        """
         self._schedd = schedd
+        self._tag = self._queue_tag(schedd)
         for job in schedd.jobs():
             slurm_id = job.get("SlurmJobId")
+            name = job.get("SlurmJobName")
             if type(slurm_id) is str and slurm_id:
-                self._track(job.id, slurm_id, 0.0, None)
+                self.track(job.id, slurm_id, 0.0, None)
+            elif type(name) is str and name:
+                self._interrupted.setdefault(name, []).append(job.id)
             elif job.status in (JobStatus.IDLE, JobStatus.HELD):
                 self._orphans = True
+
+    @staticmethod
+    def _queue_tag(schedd: Any) -> str:
+        """This queue's own tag for Slurm job names, made once and kept in its
+        store: agents sharing a Slurm cluster number their clusters alike."""
+        tag = schedd.store.meta("slurm_tag")
+        if type(tag) is not str or not tag:
+            tag = secrets.token_hex(4)
+            with schedd.store.transaction() as txn:
+                txn.set_meta("slurm_tag", tag)
+        return tag
+
+    def _reconcile(self) -> None:
+        """Settle procs whose Submit the agent's stop interrupted.
+
+        Their record was committed (durably) while ``sbatch`` ran, the Slurm
+        job id after: a Slurm job of their name (in ``squeue`` or, finished
+        and purged, in the completion log) is adopted, so no second one is
+        submitted.  With none, Slurm never took them and the Submit was never
+        answered: they are removed -- once an ``sbatch`` the stopped agent
+        left running has surely ended (twice ``SLURM_TIMEOUT`` after QDate).
+        """
+        names = dict(self._interrupted)
+        found = self.cli.ids_by_name(names)
+        if self._comp is not None and len(found) < len(names):
+            for name, ids in completed_names(self._comp.path,
+                                             [n for n in names if n not in found]).items():
+                found.setdefault(name, ids)
+        schedd = self._schedd
+        gone: list[str] = []
+        self._observing.on = True
+        try:
+            with schedd.lock:
+                for name, job_ids in names.items():
+                    live = [j for j in job_ids if schedd.job(j) is not None]
+                    bases = found.get(name)
+                    if bases:
+                        self._adopt(name, sorted(live, key=_proc_number), bases)
+                    elif live and time.time() - self._qdate(live[0]) < 2 * self.config.timeout:
+                        continue          # its sbatch may still be on its way
+                    else:
+                        gone += live
+                    del self._interrupted[name]
+            if gone:
+                reason = ("the agent stopped while handing the job to Slurm, which never "
+                          "received it (the Submit was not answered)")
+                self._act_grouped("remove", [(j, reason) for j in gone])
+        finally:
+            self._observing.on = False
+
+    def _adopt(self, name: str, job_ids: list[str], bases: list[str]) -> None:
+        """Record the Slurm job of *bases* (named *name*) as the one of *job_ids*."""
+        # a refused Submit leaves a FAILED job in Slurm and its cluster id is used
+        # again: the newest job of the name is the one this queue committed
+        base = max(bases, key=int)
+        if len(bases) > 1:
+            log.info("Slurm has %d jobs named %s (%s): the newest, %s, is ours", len(bases),
+                     name, ", ".join(bases), base)
+        ids = [base] if len(job_ids) == 1 else [f"{base}_{n}" for n in range(len(job_ids))]
+        for job_id, slurm_id in zip(job_ids, ids):
+            self._schedd.edit(self._caller, "SlurmJobId", classad.quote(slurm_id),
+                              ids=[job_id])
+            self.track(job_id, slurm_id, 0.0, None)
+        log.info("found Slurm job %s (%s) of jobs %s, whose Submit the agent's stop "
+                 "interrupted", base, name, ", ".join(job_ids))
+
+    def _qdate(self, job_id: str) -> float:
+        job = self._schedd.job(job_id)
+        qdate = job.get("QDate") if job is not None else None
+        return float(qdate) if type(qdate) is int else 0.0
 
     def _needs_slurm_job(self, job: Any) -> bool:
         """Queued under another backend (no Slurm job), or idle again after its
@@ -215,7 +362,8 @@ class SlurmBackend:
         with self._lock:
             tracked = self._jobs.get(job.id)
         if tracked is None:
-            return job.status in (JobStatus.IDLE, JobStatus.HELD) and not job.get("SlurmJobId")
+            return (job.status in (JobStatus.IDLE, JobStatus.HELD) and not job.get("SlurmJobId")
+                    and not job.get("SlurmJobName"))   # interrupted: see _reconcile
         return tracked.final and job.status == JobStatus.IDLE
 
     def _adopt_orphans(self) -> None:
@@ -251,7 +399,8 @@ class SlurmBackend:
     def set_exit_callback(self, callback: ExitCallback) -> None:
         self._callback = callback
 
-    def _track(self, job_id: str, slurm_id: str, since: float, spec: JobSpec | None) -> None:
+    def track(self, job_id: str, slurm_id: str, since: float, spec: JobSpec | None) -> None:
+        """Follow Slurm job *slurm_id* as our job *job_id*'s (replacing any earlier)."""
         tracked = _Tracked(job_id, slurm_id, since, spec)
         with self._lock:
             earlier = self._jobs.get(job_id)
@@ -283,6 +432,20 @@ class SlurmBackend:
         fails, the arrays already accepted are cancelled and the Submit
         fails with Slurm's message.  *held* overrides the ads' JobStatus.
         """
+        return self.begin_submit(jobs, held).result()
+
+    def begin_submit(self, jobs: Sequence[tuple[JobSpec, classad.ClassAd]],
+                     held: bool | None = None) -> SlurmSubmission:
+        """Start :meth:`submit`: the first ``sbatch`` runs while the caller
+        commits the procs with :attr:`SlurmSubmission.names`; then
+        :meth:`SlurmSubmission.result` (or :meth:`SlurmSubmission.cancel`).
+
+        This is what makes a Submit cost about one ``sbatch`` rather than an
+        ``sbatch`` plus a durable commit: the commit's fsync overlaps the
+        tool.  A crash between the two leaves procs committed with their
+        ``SlurmJobName`` but no ``SlurmJobId``; the next start finds their
+        Slurm job by that name (see :meth:`_reconcile`).
+        """
         groups: list[tuple[tuple[Any, ...], list[JobSpec]]] = []
         for spec, ad in jobs:
             key = self._resources(spec, ad, held)
@@ -290,30 +453,20 @@ class SlurmBackend:
                 groups[-1][1].append(spec)
             else:
                 groups.append((key, [spec]))
-        submitted: list[str] = []
-        out: list[dict[str, Any]] = []
-        try:
-            for key, specs in groups:
-                try:
-                    script = batch_script(specs)
-                except ScriptError as exc:
-                    raise ParameterInvalid(str(exc)) from None
-                slurm_id = self.cli.sbatch(script, self._options(key, len(specs), specs[0]))
-                submitted.append(slurm_id)
-                ids = [slurm_id] if len(specs) == 1 else [f"{slurm_id}_{n}"
-                                                          for n in range(len(specs))]
-                out.extend({"SlurmJobId": sid} for sid in ids)
-        except SlurmError as exc:
-            self._cancel_quietly(submitted)
-            raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
-        except BaseException:
-            self._cancel_quietly(submitted)
-            raise
-        since = time.monotonic()
-        for (spec, _), attrs in zip(jobs, out):
-            self._track(spec.job_id, attrs["SlurmJobId"], since, spec)
-        log.debug("submitted %d jobs to Slurm as %s", len(out), ", ".join(submitted))
-        return out
+        batches = []
+        for key, specs in groups:
+            try:
+                script = batch_script(specs)
+            except ScriptError as exc:
+                raise ParameterInvalid(str(exc)) from None
+            name = self.job_name(specs[0].job_id)
+            batches.append((name, script, self._options(key, len(specs), name), specs))
+        return SlurmSubmission(self, batches)
+
+    def job_name(self, first_job_id: str) -> str:
+        """The Slurm job name of a batch of procs from *first_job_id* on: unique to
+        this queue (its tag), so that a restart finds it and no other agent's."""
+        return f"qmf-{self._tag}-{first_job_id}"
 
     def _resources(self, spec: JobSpec, ad: classad.ClassAd,
                    held: bool | None) -> tuple[Any, ...]:
@@ -324,14 +477,13 @@ class SlurmBackend:
             held = _int_attr(ad, "JobStatus") == int(JobStatus.HELD)
         return (max(1, cpus), memory if memory and memory > 0 else None, prio, held, spec.owner)
 
-    def _options(self, key: tuple[Any, ...], count: int, first: JobSpec) -> list[str]:
+    def _options(self, key: tuple[Any, ...], count: int, name: str) -> list[str]:
         cpus, memory, prio, held, owner = key
-        cluster = first.job_id.split(".", 1)[0]
         # ALL of sbatch's bare environment (see SlurmCli.sbatch): NONE and NIL make
         # Slurm build a login environment per job, which costs it seconds per job;
         # the script sets the job's own environment itself
         options = ["--export=ALL", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
-                   f"--job-name=qmf-{cluster}", "--ntasks=1", f"--cpus-per-task={cpus}"]
+                   f"--job-name={name}", "--ntasks=1", f"--cpus-per-task={cpus}"]
         if memory is not None:
             options.append(f"--mem={memory}")
         if prio:
@@ -360,7 +512,7 @@ class SlurmBackend:
             old = [self._jobs[spec.job_id].slurm_id for spec, _ in jobs
                    if spec.job_id in self._jobs]
         attrs = self.submit(jobs, held=held)
-        self._cancel_quietly(old)
+        self.cancel_quietly(old)
         log.info("replaced %d Slurm jobs whose jobs changed while pending", len(attrs))
         return {spec.job_id: a for (spec, _), a in zip(jobs, attrs)}
 
@@ -378,7 +530,8 @@ class SlurmBackend:
                 out.append((spec, job.ad()))
         return out
 
-    def _cancel_quietly(self, slurm_ids: list[str]) -> None:
+    def cancel_quietly(self, slurm_ids: list[str]) -> None:
+        """``scancel`` what a failed submission left in Slurm; a refusal is logged."""
         if not slurm_ids:
             return
         try:
@@ -617,6 +770,8 @@ class SlurmBackend:
         self._set_status("up")
         self.polls += 1
         if self._schedd is not None:
+            if self._interrupted:
+                self._reconcile()
             if self._orphans:
                 self._adopt_orphans()
             self._apply(rows, started)

@@ -22,8 +22,9 @@ import subprocess
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-__all__ = ["SlurmCli", "SlurmError", "JobRow", "NodeRow", "Completion", "JobCompLog",
+__all__ = ["SlurmCli", "SlurmError", "Launched", "Sbatch", "completed_names", "JobRow", "NodeRow", "Completion", "JobCompLog",
            "parse_time", "SEP"]
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,62 @@ class SlurmError(Exception):
         self.text = text
         self.command = command
         self.lines = list(lines) or [text]
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """Write all of *data* to a tool's stdin and close it.  A tool that exits
+    before reading it all (a usage error) closes the pipe: its own message
+    says why, so a broken pipe is not an error of its own."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Launched:
+    """A tool that is running; :meth:`output` waits for it (up to the timeout)."""
+
+    def __init__(self, tool: str, proc: subprocess.Popen[bytes], deadline: float,
+                 timeout: float) -> None:
+        self.tool = tool
+        self._proc = proc
+        self._deadline = deadline
+        self._timeout = timeout
+
+    def output(self) -> str:
+        """Its standard output; SlurmError with its message when it failed."""
+        tool, proc = self.tool, self._proc
+        try:
+            out, err = proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise SlurmError(f"{tool} did not answer within {self._timeout:g}s", tool) from None
+        if proc.returncode != 0:
+            text = err.decode("utf-8", "replace")
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            raise SlurmError(" ".join(lines) or f"{tool} exited with status {proc.returncode}",
+                             tool, lines)
+        return out.decode("utf-8", "replace")
+
+
+class Sbatch:
+    """An ``sbatch --parsable`` under way."""
+
+    def __init__(self, launched: Launched) -> None:
+        self._launched = launched
+
+    def job_id(self) -> str:
+        """Wait for the new job's id; SlurmError with Slurm's message if refused."""
+        out = self._launched.output().strip()
+        job_id = out.split(";", 1)[0]   # "<id>;<cluster>" on multi-cluster setups
+        if not job_id.isdigit():
+            raise SlurmError(f"sbatch printed {out!r} instead of a job id", "sbatch")
+        return job_id
 
 
 @dataclass(frozen=True)
@@ -128,38 +185,51 @@ class SlurmCli:
     def run(self, tool: str, args: Sequence[str], stdin: str | None = None,
             env: Mapping[str, str] | None = None) -> str:
         """*tool*'s standard output; raises SlurmError with its message on failure."""
+        return self.launch(tool, args, stdin, env).output()
+
+    def launch(self, tool: str, args: Sequence[str], stdin: str | None = None,
+               env: Mapping[str, str] | None = None) -> Launched:
+        """Start *tool* with *stdin* already fed to it, without waiting for it.
+
+        The caller does other work (the schedd's durable commit) while the
+        tool runs, then collects its answer with :meth:`Launched.output`.
+        """
         argv = [os.path.join(self.bin_dir, tool) if self.bin_dir else tool, *args]
+        deadline = time.monotonic() + self.timeout
+        read_end = subprocess.DEVNULL if stdin is None else None
+        write_end = -1
+        if stdin is not None:
+            read_end, write_end = os.pipe()
         try:
-            done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                  timeout=self.timeout, check=False, env=env)
+            proc = subprocess.Popen(argv, stdin=read_end, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
         except FileNotFoundError:
             raise SlurmError(f"{tool} is not installed (looked in "
                              f"{self.bin_dir or 'PATH'})", tool) from None
-        except subprocess.TimeoutExpired:
-            raise SlurmError(f"{tool} did not answer within {self.timeout:g}s", tool) from None
         except OSError as exc:
             raise SlurmError(f"cannot run {tool}: {exc.strerror}", tool) from None
-        if done.returncode != 0:
-            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-            raise SlurmError(" ".join(lines) or f"{tool} exited with status {done.returncode}",
-                             tool, lines)
-        return done.stdout
+        finally:
+            if stdin is not None:
+                os.close(cast(int, read_end))
+        if stdin is not None:
+            _feed(write_end, stdin.encode())
+        return Launched(tool, proc, deadline, self.timeout)
 
     # --- submitting ------------------------------------------------------
 
     def sbatch(self, script: str, options: Sequence[str]) -> str:
-        """Submit *script* (on stdin) with *options*; the new job's id.
+        """Submit *script* (on stdin) with *options*; the new job's id."""
+        return self.start_sbatch(script, options).job_id()
+
+    def start_sbatch(self, script: str, options: Sequence[str]) -> Sbatch:
+        """Start submitting *script* with *options*; :meth:`Sbatch.job_id` waits.
 
         sbatch runs with a bare environment: the agent's own variables must
         not reach jobs (``--export=ALL`` copies sbatch's), and ``SBATCH_*``
         variables must not change what is submitted.
         """
         env = {k: v for k, v in os.environ.items() if k in _SUBMIT_ENV}
-        out = self.run("sbatch", ["--parsable", *options], stdin=script, env=env).strip()
-        job_id = out.split(";", 1)[0]   # "<id>;<cluster>" on multi-cluster setups
-        if not job_id.isdigit():
-            raise SlurmError(f"sbatch printed {out!r} instead of a job id", "sbatch")
-        return job_id
+        return Sbatch(self.launch("sbatch", ["--parsable", *options], stdin=script, env=env))
 
     # --- listing ---------------------------------------------------------
 
@@ -195,6 +265,23 @@ class SlurmCli:
                                   _int(fields[4]), fields[5].strip(), _float(fields[6]),
                                   partitions)
         return list(found.values())
+
+    def ids_by_name(self, names: Collection[str]) -> dict[str, list[str]]:
+        """The (base) job ids Slurm knows under each of *names*, one ``squeue`` call
+        (arrays once, whatever their tasks' states)."""
+        if not names:
+            return {}
+        out = self.run("squeue", ["-h", "-t", "all", f"--name={','.join(sorted(names))}",
+                                  "-o", SEP.join(("%F", "%j"))])
+        found: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            base, sep, name = line.partition(SEP)
+            base, name = base.strip(), name.strip()
+            if sep and name in names and base.isdigit():
+                ids = found.setdefault(name, [])
+                if base not in ids:
+                    ids.append(base)
+        return found
 
     # --- controls --------------------------------------------------------
 
@@ -273,3 +360,26 @@ class JobCompLog:
                 found[record.slurm_id] = record
         return found
 
+
+
+def completed_names(path: str, names: Collection[str]) -> dict[str, list[str]]:
+    """The (base) job ids the completion log at *path* records under each of
+    *names*: one pass over the whole log, for the rare lookup of a job that
+    finished and left ``squeue`` while the agent was down."""
+    found: dict[str, list[str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                pairs = dict(item.partition("=")[::2] for item in line.split())
+                name = pairs.get("Name", "")
+                if name in names:
+                    array = pairs.get("ArrayTaskId", "").isdigit()
+                    base = pairs.get("ArrayJobId", "") if array else pairs.get("JobId", "")
+                    ids = found.setdefault(name, [])
+                    if base.isdigit() and base not in ids:
+                        ids.append(base)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("cannot read the Slurm completion log %s: %s", path, exc.strerror)
+    return found
