@@ -29,6 +29,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "ClassKey",
     "Event",
     "DEFAULT_URL",
+    "SUBMIT_ATTEMPTS",
     "default_url",
 ]
 
@@ -53,6 +55,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "amqp://127.0.0.1:5672"
 PACKAGE = "mrg.grid"
+SUBMIT_ATTEMPTS = 3
+"""How many times in all a Submit is sent when its answer is lost (same request id)."""
+_RETRY_PAUSE = 0.5  # seconds before the 2nd attempt; twice that before the 3rd
+_RETRIED_METHODS = frozenset({"submit", "submitjob"})  # the agent de-duplicates these by request id
 
 
 def default_url(url: str | None = None) -> str:
@@ -544,7 +550,7 @@ class Session:
         self, agent: str, object_name: str, method: str, args: dict[str, Any], timeout: float | None
     ) -> MethodResult:
         try:
-            out = self._request(agent, protocol.method_request(object_name, method, _wire_args(args)), timeout)
+            out = self._method(agent, object_name, method, args, timeout)
         except RequestTimeout:
             raise
         except QmfError as e:
@@ -557,8 +563,45 @@ class Session:
         arguments; a failure raises the agent's error (unlike ``invokeMethod``,
         which reports it in the result as the classic console does)."""
         target = agent or self._agent_names(None)[0]
-        out = self._request(target, protocol.method_request(object_name, method, _wire_args(dict(args or {}))), timeout)
+        out = self._method(target, object_name, method, dict(args or {}), timeout)
         return dict(out) if isinstance(out, Mapping) else {}
+
+    def _method(self, agent: str, object_name: str, method: str, args: Mapping[str, Any],
+                timeout: float | None) -> Any:
+        """Send one method call and decode its answer.
+
+        Every call carries a fresh request id (``qmf.request_id``): the
+        agent's audit log names it, and a scheduler's Submit/SubmitJob
+        remembers it durably, so that the same request sent again is
+        answered with the first one's ids instead of queueing the jobs
+        twice.  That makes those two -- and only those -- safe to send
+        again when their answer is lost (a timeout, the connection
+        dropped, the agent restarted): they are retried with the SAME id
+        up to :data:`SUBMIT_ATTEMPTS` times in all.  Other calls (Act,
+        Edit, SetJobAttribute, ...) are not idempotent at the agent and
+        are never re-sent: their lost answer is the caller's
+        :class:`~qmf_agent.errors.RequestTimeout`.
+        """
+        message = protocol.method_request(object_name, method, _wire_args(args))
+        request_id = f"console-{uuid.uuid4()}"
+        message.properties[protocol.REQUEST_ID_KEY] = request_id
+        attempts = SUBMIT_ATTEMPTS if method.lower() in _RETRIED_METHODS else 1
+        attempt = 1
+        while True:
+            try:
+                return self._request(agent, message, timeout)
+            except RequestTimeout as e:
+                if attempt >= attempts:
+                    if attempts > 1:
+                        raise RequestTimeout(f"{e.text} (sent {attempts} times as request "
+                                             f"{request_id}; it may or may not have been done)") from None
+                    raise
+                attempt += 1
+                log.warning("%s on %s: answer lost (%s); sending request %s again (attempt %d of %d)",
+                            method, object_name, e.text, request_id, attempt, attempts)
+                # a restarting agent refuses at once until it is attached again:
+                # pause so the attempts are not all spent inside that window
+                time.sleep(_RETRY_PAUSE * (attempt - 1))
 
     # schema --------------------------------------------------------------
     def _schema_query(self, agent: str, what: str, **query: Any) -> list[Any]:
