@@ -109,8 +109,13 @@ class Loop:
         with self._lock:
             if self._closed:
                 raise LoopClosed(f"{self._thread.name} is stopped")
-            self._calls.append(lambda: fn(*args))
-        self._wake()
+            # Only the call that finds the queue empty wakes the container:
+            # the drain it causes runs until it finds the queue empty (under
+            # this lock), so it also runs every call queued meanwhile.
+            idle = not self._calls
+            self._calls.append(functools.partial(fn, *args))
+        if idle:
+            self._wake()
 
     def _wake(self) -> None:
         with self._wake_lock:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proton import Delivery, Handler, Link, Url, symbol
-from proton.handlers import EndpointStateHandler, FlowController
+from proton.handlers import EndpointStateHandler
 from proton.reactor import AtMostOnce, LinkOption
 
 from qmf_agent.message import Message
@@ -42,7 +42,7 @@ from qmf_agent.protocol import (
 )
 
 from ._convert import decode, encode
-from ._links import Outbox, Refused, outcome, subject_filter
+from ._links import CreditWindow, Outbox, Refused, outcome, subject_filter
 from ._loop import Loop, guarded
 from ._security import Security
 
@@ -121,7 +121,7 @@ class Peer(Handler):
         self._max_backoff = max_backoff
         self._idle_timeout = idle_timeout
         self.container_id = f"{name}-{uuid.uuid4()}"
-        self.handlers = [FlowController(100), EndpointStateHandler(delegate=weakref.proxy(self))]
+        self.handlers = [CreditWindow(), EndpointStateHandler(delegate=weakref.proxy(self))]
         self._specs: dict[int, ReceiverSpec] = {}
         self._spec_ids = itertools.count(1)
         self._links = itertools.count(1)
@@ -180,6 +180,24 @@ class Peer(Handler):
     @property
     def wrap_lists(self) -> bool:
         """Must list bodies travel as data sections (RabbitMQ, see _convert)?"""
+        return self.addressing is not None and self.addressing.name == "rabbitmq"
+
+    @property
+    def presettled(self) -> bool:
+        """Do this connection's links carry pre-settled messages both ways?
+
+        On RabbitMQ, yes.  It never refuses what this transport sends (a
+        ``/queue/`` node is declared on first use; a message no binding
+        takes is accepted and dropped), so a confirmation tells a sender
+        nothing, and settling what it delivers only makes it keep
+        acknowledgement books: each is a disposition frame and broker work
+        on the path of every answer.  Nothing relies on them: a console
+        retries a request that got no answer, with its request id, so a
+        retried Submit is answered from the agent's store, never run twice.
+        The standard profile keeps confirmations: the direct listener
+        rejects a request for an agent it does not serve, and the client
+        turns that into :class:`~qmf_agent.transport.Unreachable` at once.
+        """
         return self.addressing is not None and self.addressing.name == "rabbitmq"
 
     def send(
@@ -402,6 +420,8 @@ class Peer(Handler):
             spec.on_address(route.address)
         if route is not None and route.subject and self.addressing.name == "standard":
             options.append(subject_filter(route.address == TOPIC_NODE, route.subject))
+        if self.presettled:
+            options.append(AtMostOnce())  # the broker sends them settled
         link = self._loop.container.create_receiver(
             self._conn,
             source=route.address if route is not None else None,
@@ -445,7 +465,7 @@ class Peer(Handler):
             self._conn,
             target=key,
             name=self._link_name("snd"),
-            options=None if self._confirm else AtMostOnce(),
+            options=AtMostOnce() if self.presettled or not self._confirm else None,
         )
         box = Outbox(sender, _PENDING_LIMIT)
         sender._qmf_outbox = box
@@ -503,14 +523,17 @@ class Peer(Handler):
         data = link.recv(delivery.pending)
         link.advance()
         spec = self._specs.get(getattr(link, "_qmf_spec", 0))
+        settled = delivery.settled  # pre-settled by the peer: nothing to answer
         try:
             message = decode(data, None, keep_user_id=self._trust_user_id)
         except ValueError as exc:
             log.warning("undecodable message from %s: %s", self.url, exc)
-            delivery.update(Delivery.REJECTED)
+            if not settled:
+                delivery.update(Delivery.REJECTED)
             delivery.settle()
             return
-        delivery.update(Delivery.ACCEPTED)
+        if not settled:
+            delivery.update(Delivery.ACCEPTED)
         delivery.settle()
         if spec is None:
             return

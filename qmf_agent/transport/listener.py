@@ -35,13 +35,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from proton import Condition, Connection, Delivery, Handler, Link, Sender, Url, symbol
-from proton.handlers import EndpointStateHandler, FlowController
+from proton.handlers import EndpointStateHandler
 
 from qmf_agent.message import Message
 from qmf_agent.protocol import DIRECT_NODE, LOCATE_SUBJECT, TOPIC_NODE
 
 from ._convert import decode, encode
-from ._links import Outbox, filter_pattern, subject_matches
+from ._links import CreditWindow, Outbox, filter_pattern, subject_matches
 from ._loop import Loop, LoopClosed, guarded
 from ._security import Security
 
@@ -126,7 +126,7 @@ class DirectListener(Handler):
         self._tls = tls or bool(self.security.cert_file)
         self.max_queued = max_queued
         self.container_id = container_id or f"qmf-grid-{uuid.uuid4()}"
-        self.handlers = [FlowController(100), EndpointStateHandler(delegate=weakref.proxy(self))]
+        self.handlers = [CreditWindow(), EndpointStateHandler(delegate=weakref.proxy(self))]
         self._agents: dict[str, AgentHandler] = {}
         self._exact: dict[str, list[Outbox]] = {}
         self._direct: dict[str, list[Outbox]] = {}
