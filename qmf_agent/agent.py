@@ -45,7 +45,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,12 +82,14 @@ from qmf_agent.protocol import (
     MethodRequest,
     MethodResponse,
     ObjectId,
+    ObjectTemplate,
     QueryRequest,
     StandardAddressing,
     SubscribeCancel,
     SubscribeRefresh,
     SubscribeRequest,
     SubscribeResponse,
+    WireObject,
     compile_predicate,
     compile_where,
     data_subject,
@@ -110,6 +112,7 @@ _MAX_DEPTH = 64
 _MIN_INTERVAL_MS = 100
 _DEFAULT_DURATION_S = 300.0
 _MAX_DURATION_S = 86400.0
+_TEMPLATES_LIMIT = 64  # (class, projection) pairs kept
 
 
 @dataclass(slots=True)
@@ -258,6 +261,7 @@ class Agent:
         self.vendor, self.product, self.instance = split_agent_name(name)
         self._extra_attributes = dict(attributes or {})
         self._bound: dict[str, _Bound] = {}
+        self._templates: dict[tuple[Any, ...], ObjectTemplate] = {}
         self._lock = threading.Lock()
         self._changed: dict[str, set[str]] = {}
         self._deleted: dict[str, list[ObjectState]] = {}
@@ -550,22 +554,21 @@ class Agent:
                             targets.append((served, None))
         return _Plan(query.what, targets, matcher, query.projection, query.limit)
 
-    def _run_plan(
+    def _select(
         self, plan: _Plan, only: Mapping[str, Iterable[str]] | None = None
-    ) -> list[dict[str, Any]]:
-        """The objects (or object ids) *plan* selects; *only* narrows the keys.
+    ) -> Iterator[tuple[_Bound, str, ObjectState]]:
+        """The (class, key, state) of every object *plan* selects; *only*
+        narrows the keys.
 
-        The hot path of a big query: per object one ``state`` call, one
-        filter call (none without ``_where``) and the maps of the answer;
-        everything per class (names, schema id, prefix) is computed once.
+        The hot path of a big query: per object one ``state`` call and one
+        filter call (none without ``_where``); lazily, so an answer's first
+        batch leaves before its last object is read.
         """
-        items: list[dict[str, Any]] = []
         remaining = plan.limit
         matcher = None if plan.matcher is match_all else plan.matcher
-        ids_only = plan.what == WHAT_OBJECT_ID
         for bound, keys in plan.targets:
             if remaining is not None and remaining <= 0:
-                break
+                return
             if only is not None:
                 narrowed = only.get(bound.cls.name.lower())
                 if narrowed is None:
@@ -576,23 +579,52 @@ class Agent:
                 keys = narrowed
             if keys is None:
                 keys = bound.binding.keys()
-            names = _names(bound, plan.projection)
-            schema_id = bound.cls.schema_id
             state_of = bound.binding.state
-            append = items.append
             for key in keys:
                 state = state_of(key)
                 if state is None or (matcher is not None and not matcher(state.values)):
                     continue
-                if ids_only:
-                    append(self._object_id(bound, key))
-                else:
-                    append(self._object_map(bound, key, state, names, schema_id))
+                yield bound, key, state
                 if remaining is not None:
                     remaining -= 1
                     if remaining <= 0:
-                        break
+                        return
+
+    def _run_plan(
+        self, plan: _Plan, only: Mapping[str, Iterable[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects (or object ids) *plan* selects, as maps."""
+        if plan.what == WHAT_OBJECT_ID:
+            return [self._object_id(bound, key) for bound, key, _ in self._select(plan, only)]
+        items: list[dict[str, Any]] = []
+        template = None
+        schema_id: dict[str, Any] = {}
+        for bound, key, state in self._select(plan, only):
+            if template is None or template.prefix != bound.prefix:
+                template = self._template(bound, _names(bound, plan.projection))
+                schema_id = dict(template.schema_id)  # one map shared by the answer
+            items.append(template.map_of(key, state, schema_id))
         return items
+
+    def _wire_objects(self, plan: _Plan) -> Iterator[WireObject]:
+        """The objects *plan* selects, each encoded from its class's template."""
+        template = None
+        for bound, key, state in self._select(plan):
+            if template is None or template.prefix != bound.prefix:
+                template = self._template(bound, _names(bound, plan.projection))
+            yield template.encode(key, state)
+
+    def _template(self, bound: _Bound, names: tuple[str, ...] | None) -> ObjectTemplate:
+        """The object template of *bound* with *names* (cached: built once
+        per class and projection, rebuilt when the epoch changes)."""
+        cache_key = (bound.prefix, names, self.epoch, self.name)
+        template = self._templates.get(cache_key)
+        if template is None:
+            if len(self._templates) >= _TEMPLATES_LIMIT:
+                self._templates.clear()
+            template = ObjectTemplate(self.name, self.epoch, bound.prefix, bound.cls.schema_id, names)
+            self._templates[cache_key] = template
+        return template
 
     def _object_id(self, bound: _Bound, key: str) -> dict[str, Any]:
         return {
@@ -602,32 +634,10 @@ class Agent:
         }
 
     def _object_map(
-        self,
-        bound: _Bound,
-        key: str,
-        state: ObjectState,
-        names: tuple[str, ...] | None,
-        schema_id: dict[str, Any] | None = None,
+        self, bound: _Bound, key: str, state: ObjectState, names: tuple[str, ...] | None
     ) -> dict[str, Any]:
-        """One object's map; *schema_id* may be shared by a whole answer."""
-        values = state.values
-        out: dict[str, Any] = {
-            "_values": dict(values)
-            if names is None
-            else {n: values[n] for n in names if n in values},
-            "_object_id": {
-                "_agent_name": self.name,
-                "_object_name": bound.prefix + key,
-                "_agent_epoch": self.epoch,
-            },
-            "_schema_id": schema_id if schema_id is not None else bound.cls.schema_id,
-            "_create_ts": state.create_ts,
-            "_update_ts": state.update_ts,
-            "_delete_ts": state.delete_ts,
-        }
-        if state.subtypes:
-            out["_subtypes"] = dict(state.subtypes)
-        return out
+        """One object's map (indications and subscription deliveries)."""
+        return self._template(bound, names).map_of(key, state)
 
     def query(self, query: QueryRequest) -> tuple[str, list[Any]]:
         """Answer *query* directly: (``qmf.content``, items).  Raises QmfError."""
@@ -652,7 +662,12 @@ class Agent:
     def _query_answer(
         self, message: Message, reply_to: str, query: QueryRequest
     ) -> Iterable[Message]:
-        content, items = self.query(query)
+        items: Iterable[Any]
+        if query.what == WHAT_OBJECT:
+            # Objects go out pre-encoded, batch by batch as they are read.
+            content, items = CONTENT_DATA, self._wire_objects(self._plan(query))
+        else:
+            content, items = self.query(query)
         for out in encode_batches(
             content,
             items,

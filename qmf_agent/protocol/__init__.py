@@ -19,5 +19,7 @@ from ._constants import *  # noqa: F403
 from ._constants import __all__ as _constants_all
 from ._predicate import *  # noqa: F403
 from ._predicate import __all__ as _predicate_all
+from ._wire import *  # noqa: F403
+from ._wire import __all__ as _wire_all
 
-__all__ = [*_constants_all, *_codec_all, *_builders_all, *_predicate_all, *_addressing_all]
+__all__ = [*_constants_all, *_codec_all, *_builders_all, *_predicate_all, *_addressing_all, *_wire_all]

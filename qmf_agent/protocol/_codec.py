@@ -11,8 +11,9 @@ field, an opcode we do not serve raises
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, ClassVar, Self
 
 from qmf_agent._wire_kind import wire_kind
@@ -20,6 +21,7 @@ from qmf_agent.errors import NotImplementedByAgent, ParameterInvalid, QmfError, 
 from qmf_agent.message import Message
 
 from . import _constants as C
+from ._wire import WireObject
 
 __all__ = [
     "SchemaId",
@@ -432,7 +434,9 @@ def _content(props: Mapping[str, Any], what: str) -> str:
 def _items(body: Any, what: str) -> list[Any]:
     if not isinstance(body, (list, tuple)):
         raise _bad(f"{what} body must be a list, not {wire_kind(body)}")
-    return list(body)
+    # Items an agent in this process encoded already (the memory transport
+    # hands its messages over without a wire): their maps.
+    return [item.value() if type(item) is WireObject else item for item in body]
 
 
 @dataclass(slots=True)
@@ -641,7 +645,7 @@ def decode(message: Message) -> QmfMessage:
 
 def encode_batches(
     content: str,
-    items: Sequence[Any],
+    items: Iterable[Any],
     *,
     agent_name: str,
     correlation_id: Any = None,
@@ -655,16 +659,18 @@ def encode_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     kind = DataIndication if indication else QueryResponse
-    total = len(items)
-    start = 0
+    source = iter(items)
+    chunk = list(islice(source, batch_size))
     while True:
-        end = min(start + batch_size, total)
-        chunk = list(items[start:end])
+        # One batch of lookahead: only the next batch says whether this
+        # one is the last.  An iterator of items is consumed lazily, so
+        # the first batch leaves before the last object is read.
+        following = list(islice(source, batch_size))
         yield encode(
-            kind(content, chunk, end < total),
+            kind(content, chunk, bool(following)),
             agent_name=agent_name,
             correlation_id=correlation_id,
         )
-        if end >= total:
+        if not following:
             return
-        start = end
+        chunk = following

@@ -24,6 +24,8 @@ from typing import Any
 
 from proton import Data, Described, symbol, ulong
 
+from qmf_agent.protocol._wire import WireObject, enc_int, enc_str, put_value
+
 __all__ = ["encode_value", "decode_value", "encode_message", "decode_message", "MessageParts"]
 
 _B = struct.Struct(">B").pack
@@ -51,32 +53,6 @@ _LONG_MIN = -(2**63)
 _LONG_MAX = 2**63 - 1
 _ULONG_MAX = 2**64 - 1
 
-_str_cache: dict[str, bytes] = {}
-_STR_CACHE_MAX = 8192
-
-
-def _enc_str(value: str) -> bytes:
-    cached = _str_cache.get(value)
-    if cached is not None:
-        return cached
-    raw = value.encode("utf-8")
-    n = len(raw)
-    out = b"\xa1" + _B(n) + raw if n < 256 else b"\xb1" + _I(n) + raw
-    if n <= 64 and len(_str_cache) < _STR_CACHE_MAX:
-        _str_cache[value] = out
-    return out
-
-
-def _enc_int(value: int) -> bytes:
-    if -128 <= value <= 127:
-        return b"\x55" + _b(value)
-    if _LONG_MIN <= value <= _LONG_MAX:
-        return b"\x81" + _q(value)
-    if _LONG_MAX < value <= _ULONG_MAX:
-        return b"\x80" + _Q(value)
-    raise OverflowError(
-        f"integer {value} does not fit AMQP's 64-bit types (long from -2**63, ulong up to 2**64-1)"
-    )
 
 
 def _compound(code8: bytes, code32: bytes, count: int, body: bytes) -> bytes:
@@ -86,72 +62,21 @@ def _compound(code8: bytes, code32: bytes, count: int, body: bytes) -> bytes:
     return code32 + _II(size + 4, count) + body
 
 
-_SMALL_INTS = {i: b"\x55" + _b(i) for i in range(-128, 128)}
-_pack_size_into = struct.Struct(">I").pack_into
-
-
 def _put(out: bytearray, value: Any, memo: dict[int, tuple[int, int]]) -> None:
-    """Append the encoding of *value* to *out*.
-
-    Maps and lists are written as map32/list32 with their size patched in
-    afterwards (no intermediate bytes per member); a dict met twice in one
-    message (a shared ``_schema_id``) is copied from its first encoding.
-    """
-    kind = type(value)
-    if kind is str:
-        cached = _str_cache.get(value)
-        out += cached if cached is not None else _enc_str(value)
-    elif kind is int:
-        small = _SMALL_INTS.get(value)
-        out += small if small is not None else _enc_int(value)
-    elif kind is dict:
-        key = id(value)
-        seen = memo.get(key)
-        if seen is not None:
-            out += out[seen[0] : seen[1]]
-            return
-        start = len(out)
-        out += b"\xd1\x00\x00\x00\x00" + _I(2 * len(value))
-        strings = _str_cache
-        for k, v in value.items():
-            # Inline the common members (string keys, string and int
-            # values): a call per member is most of an encoder's cost.
-            if type(k) is str:
-                cached = strings.get(k)
-                out += cached if cached is not None else _enc_str(k)
-            else:
-                _put(out, k, memo)
-            kind = type(v)
-            if kind is str:
-                cached = strings.get(v)
-                out += cached if cached is not None else _enc_str(v)
-            elif kind is int:
-                small = _SMALL_INTS.get(v)
-                out += small if small is not None else _enc_int(v)
-            else:
-                _put(out, v, memo)
-        _pack_size_into(out, start + 1, len(out) - start - 5)
-        memo[key] = (start, len(out))
-    elif kind is list or kind is tuple:
-        if not value:
-            out += b"\x45"
-            return
-        start = len(out)
-        out += b"\xd0\x00\x00\x00\x00" + _I(len(value))
-        for v in value:
-            _put(out, v, memo)
-        _pack_size_into(out, start + 1, len(out) - start - 5)
-    else:
-        out += _enc(value)
+    """Append *value*'s encoding: plain values by the protocol's encoder,
+    proton's typed values by :func:`_enc`."""
+    put_value(out, value, memo, _enc)
 
 
 def _enc(value: Any) -> bytes:
     """The encoding of one value (scalars; compounds via :func:`_put`)."""
     kind = type(value)
     if kind is str:
-        return _enc_str(value)
+        return enc_str(value)
     if kind is int:
-        return _enc_int(value)
+        return enc_int(value)
+    if kind is WireObject:
+        return bytes(value.wire)
     if kind is dict or kind is list or kind is tuple:
         out = bytearray()
         _put(out, value, {})
@@ -202,44 +127,109 @@ def encode_value(value: Any) -> bytes:
 # ------------------------------------------------------------------ decoding
 
 
-def _value(buf: bytes, pos: int) -> tuple[Any, int]:
-    """Decode one value at *pos*; returns (value, position after it).
+# Decoding caches.  Keys and short strings repeat in every object of a
+# query answer ("_values", "_object_id", owners, agent names): one str per
+# distinct spelling instead of one decode and one allocation per use.  Small
+# maps whose bytes repeat (the ``_schema_id`` of every object) are decoded
+# once; a hit returns a fresh copy, never the cached (mutable) dict.  Both
+# caches are bounded: when full they start over, so junk cannot grow them.
+_short_strs: dict[bytes, str] = {}
+_SHORT_STR_MAX = 32  # bytes: longer strings are rarely repeated
+_SHORT_STRS_LIMIT = 16384
+_flat_maps: dict[bytes, dict[Any, Any]] = {}
+_FLAT_MAP_MAX = 160  # encoded bytes
+_FLAT_MAPS_LIMIT = 1024
+_seen_maps: dict[bytes, None] = {}
+_SCALARS = (str, int, float, bool, bytes, type(None))
 
-    Maps and lists decode their commonest members (short strings, longs)
-    inline, with no call per member: calls are most of a pure-Python
-    decoder's cost.
+
+def _short_str(raw: bytes) -> str:
+    """The str of UTF-8 *raw*, shared with earlier decodes of the same bytes."""
+    text = _short_strs.get(raw)
+    if text is None:
+        text = raw.decode()
+        if len(_short_strs) >= _SHORT_STRS_LIMIT:
+            _short_strs.clear()
+        _short_strs[raw] = text
+    return text
+
+
+def _map(buf: bytes, pos: int, count: int, end: int) -> dict[Any, Any]:
+    """The map whose *count* members start at *pos* and end at *end*.
+
+    Members of the common types (short strings, small ints, longs) are
+    decoded inline: a call per member is most of a pure-Python decoder's
+    cost.  A small map of scalars is remembered by its bytes.
     """
+    small = end - pos <= _FLAT_MAP_MAX
+    if small:
+        raw = buf[pos:end]
+        cached = _flat_maps.get(raw)
+        if cached is not None:
+            return cached.copy()
+        if raw not in _seen_maps:  # cache only what repeats
+            if len(_seen_maps) >= _FLAT_MAPS_LIMIT:
+                _seen_maps.clear()
+            _seen_maps[raw] = None
+            small = False
+    strs = _short_strs
+    out: dict[Any, Any] = {}
+    flat = True
+    for _ in range(count >> 1):
+        if buf[pos] == 0xA1:  # keys are nearly always short strings
+            stop = pos + 2 + buf[pos + 1]
+            piece = buf[pos + 2 : stop]
+            key = strs.get(piece)
+            if key is None:
+                key = _short_str(piece)
+            pos = stop
+        else:
+            key, pos = _value(buf, pos)
+            flat = flat and type(key) in _SCALARS
+        c = buf[pos]
+        if c == 0xA1:
+            n = buf[pos + 1]
+            stop = pos + 2 + n
+            piece = buf[pos + 2 : stop]
+            value = strs.get(piece) if n <= _SHORT_STR_MAX else None
+            out[key] = value if value is not None else (
+                _short_str(piece) if n <= _SHORT_STR_MAX else piece.decode()
+            )
+            pos = stop
+        elif c == 0x55:
+            out[key] = (buf[pos + 1] ^ 0x80) - 0x80  # signed byte, no struct call
+            pos += 2
+        elif c == 0x81:
+            out[key] = _u_q(buf, pos + 1)[0]
+            pos += 9
+        else:
+            value, pos = _value(buf, pos)
+            out[key] = value
+            flat = flat and type(value) in _SCALARS
+    if pos != end:
+        raise ValueError(f"a map's members end at byte {pos}, its size says {end}")
+    if small and flat:
+        if len(_flat_maps) >= _FLAT_MAPS_LIMIT:
+            _flat_maps.clear()
+        _flat_maps[raw] = out.copy()
+    return out
+
+
+def _value(buf: bytes, pos: int) -> tuple[Any, int]:
+    """Decode one value at *pos*; returns (value, position after it)."""
     code = buf[pos]
     pos += 1
-    if code == 0xC1 or code == 0xD1:
-        if code == 0xC1:
-            count = buf[pos + 1]
-            pos += 2
-        else:
-            count = _u_II(buf, pos)[1]
-            pos += 8
-        out: dict[Any, Any] = {}
-        for _ in range(count >> 1):
-            if buf[pos] == 0xA1:  # keys are nearly always short strings
-                end = pos + 2 + buf[pos + 1]
-                key = buf[pos + 2 : end].decode()
-                pos = end
-            else:
-                key, pos = _value(buf, pos)
-            c = buf[pos]
-            if c == 0xA1:
-                end = pos + 2 + buf[pos + 1]
-                out[key] = buf[pos + 2 : end].decode()
-                pos = end
-            elif c == 0x55:
-                out[key] = (buf[pos + 1] ^ 0x80) - 0x80  # signed byte, no struct call
-                pos += 2
-            elif c == 0x81:
-                out[key] = _u_q(buf, pos + 1)[0]
-                pos += 9
-            else:
-                out[key], pos = _value(buf, pos)
-        return out, pos
+    if code == 0xD1:
+        size, count = _u_II(buf, pos)
+        end = pos + 4 + size
+        if end > len(buf):
+            raise ValueError(f"a map of {size} bytes at byte {pos - 1} runs past the end")
+        return _map(buf, pos + 8, count, end), end
+    if code == 0xC1:
+        end = pos + 1 + buf[pos]
+        if end > len(buf):
+            raise ValueError(f"a map at byte {pos - 1} runs past the end")
+        return _map(buf, pos + 2, buf[pos + 1], end), end
     if code == 0xC0 or code == 0xD0:
         if code == 0xC0:
             count = buf[pos + 1]
@@ -260,6 +250,8 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         return items, pos
     if code == 0xA1:
         end = pos + 1 + buf[pos]
+        if end > len(buf):
+            raise ValueError(f"a string at byte {pos - 1} runs past the end")
         return buf[pos + 1 : end].decode(), end
     if code == 0x55:
         return _u_b(buf, pos)[0], pos + 1
@@ -283,6 +275,8 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
             n = _u_I(buf, pos)[0]
             pos += 4
         end = pos + n
+        if end > len(buf):
+            raise ValueError(f"a value of {n} bytes at byte {pos - 1} runs past the end")
         if code == 0xA0 or code == 0xB0:
             return buf[pos:end], end
         return buf[pos:end].decode(), end
@@ -440,9 +434,9 @@ def encode_message(
     fields: list[bytes] = [
         b"\x40",
         _enc(user_id) if user_id is not None else b"\x40",
-        _enc_str(to) if to is not None else b"\x40",
-        _enc_str(subject) if subject is not None else b"\x40",
-        _enc_str(reply_to) if reply_to is not None else b"\x40",
+        enc_str(to) if to is not None else b"\x40",
+        enc_str(subject) if subject is not None else b"\x40",
+        enc_str(reply_to) if reply_to is not None else b"\x40",
         _message_id(correlation_id) if correlation_id is not None else b"\x40",
         _enc(symbol(content_type)) if content_type is not None else b"\x40",
     ]
