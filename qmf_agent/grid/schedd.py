@@ -262,9 +262,7 @@ class Schedd:
         with self.store.transaction() as txn:
             if self.birthdate and not self.store.meta("birthdate"):
                 txn.set_meta("birthdate", self.birthdate)
-            self._write(txn, changes, [])
-            for job in removed:
-                self._write_finished(txn, job, {})
+            self._write(txn, changes, [(job, {}) for job in removed])
         self._apply(changes, "the agent restarted while the job ran")
         for job in removed:
             self._forget(job)
@@ -290,11 +288,21 @@ class Schedd:
 
     def _write(self, txn: Any, changes: Mapping[Job, Mapping[str, Any]],
                finished: Iterable[tuple[Job, Mapping[str, Any]]]) -> None:
-        """Write changed procs and finished (history-bound) jobs in *txn*."""
+        """Write changed procs and finished (history-bound) jobs in *txn*.
+
+        A cluster whose every proc leaves in this batch is deleted with
+        them; counting the leavers per cluster keeps a 20,000-proc removal
+        linear (the procs stay in memory until the commit is applied)."""
         txn.put_procs((job.cluster.id, job.proc, raw_to_json(job.with_changes(ch)))
                       for job, ch in changes.items())
+        leaving: dict[int, int] = {}
         for job, ch in finished:
             self._write_finished(txn, job, ch)
+            leaving[job.cluster.id] = leaving.get(job.cluster.id, 0) + 1
+        for cid, n in leaving.items():
+            cluster = self.clusters.get(cid)
+            if cluster is None or n >= len(cluster.procs):
+                txn.delete_cluster(cid)
 
     def _write_finished(self, txn: Any, job: Job, changes: Mapping[str, Any]) -> None:
         flat = job.flat()
@@ -304,9 +312,6 @@ class Schedd:
                         int(flat.get("JobStatus", 0)), int(flat.get("CompletionDate", 0) or now()),
                         raw_to_json(flat))
         txn.delete_proc(job.cluster.id, job.proc)
-        remaining = [p for p in job.cluster.procs if p != job.proc]
-        if not remaining:
-            txn.delete_cluster(job.cluster.id)
 
     def _apply(self, changes: Mapping[Job, Mapping[str, Any]], reason: str) -> None:
         """Apply committed *changes* in memory; raise status events."""
@@ -468,11 +473,9 @@ class Schedd:
         if proc_ads is not None and len(proc_ads) != count:
             raise ParameterInvalid(f"ProcAds has {len(proc_ads)} ads but Count is {count}: "
                                    "give one ad per proc")
-        if caller.request_id:
-            earlier = self.store.request(caller.request_id)
-            if earlier is not None:
-                log.info("Submit %s retried: answering with its ids", caller.request_id)
-                return list(earlier["ids"]), str(earlier["encoding"])
+        earlier = self._answered(caller)
+        if earlier is not None:
+            return earlier
         try:
             ad, encoding = classad.decode_job_ad(dict(ad_map))
         except ValueError as exc:
@@ -485,6 +488,11 @@ class Schedd:
         if self.spooled.wants_spool(attrs):
             attrs[SPOOLED] = True
         with self.lock:
+            # again under the lock: a retry that came while the first was
+            # still committing (its answer late, not lost) waited here for it
+            earlier = self._answered(caller)
+            if earlier is not None:
+                return earlier
             cid = self._next_cluster
             self._fill_defaults(attrs, cid)
             cluster = Cluster(cid, attrs, self.config.name)
@@ -535,6 +543,17 @@ class Schedd:
         log.info("submitted cluster %d (%d procs) for %s", cid, count, owner)
         self.on_work()
         return ids, encoding
+
+    def _answered(self, caller: Caller) -> tuple[list[str], str] | None:
+        """The ids and encoding of the Submit *caller*'s request id already
+        queued (a console's retry after a lost answer), or None."""
+        if not caller.request_id:
+            return None
+        earlier = self.store.request(caller.request_id)
+        if earlier is None:
+            return None
+        log.info("Submit %s retried: answering with its ids", caller.request_id)
+        return list(earlier["ids"]), str(earlier["encoding"])
 
     def _submit_to_backend(self, cluster: Cluster, given: list[dict[str, Any] | None],
                            ) -> tuple[list[dict[str, Any] | None], SubmitInFlight | None]:
