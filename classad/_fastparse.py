@@ -42,10 +42,12 @@ class _Decline(Exception):
 #: check: its kind continues nothing.
 _END: list[Tok] = [("$END", None, -1, -1)]
 
-#: Nesting (parentheses, lists, records, calls, subscripts, prefix operators)
-#: the descent follows before it declines; deeper texts go to the reference
-#: parser, which turns the absurd ones into a syntax error.
-MAX_NESTING = 200
+#: Nesting (parentheses, lists, records, calls, subscripts, prefix operators,
+#: conditionals) the descent follows before it declines: up to four Python
+#: frames a level must fit the interpreter's stack with room to spare.
+#: Deeper texts (real ads nest a few levels) go to the reference parser,
+#: which needs no stack and turns the absurd ones into a syntax error.
+MAX_NESTING = 64
 
 # The shared leaves: plain name -> AttrRef(name); base name -> {name ->
 # AttrRef(name, AttrRef(base))}.  Bounded: when they hold more than
@@ -106,24 +108,30 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
     pos = 0
     depth = 0
     refs = _REFS
+    selects = _SELECTS
     closers = _CLOSERS
     binary = _BINARY
 
     def expr() -> Node:
-        nonlocal pos, depth
         cond = chain(0)
         if toks[pos][0] == "QMARK":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise _Decline
-            pos += 1
-            yes = expr()
-            if toks[pos][0] != "COLON":
-                raise _Decline
-            pos += 1
-            cond = Conditional(cond, yes, expr())
-            depth -= 1
+            return conditional(cond)
         return cond
+
+    def conditional(cond: Node) -> Node:
+        # ``cond ? yes : no`` with the '?' at *pos*.
+        nonlocal pos, depth
+        depth += 1
+        if depth > MAX_NESTING:
+            raise _Decline
+        pos += 1
+        yes = expr()
+        if toks[pos][0] != "COLON":
+            raise _Decline
+        pos += 1
+        node = Conditional(cond, yes, expr())
+        depth -= 1
+        return node
 
     def chain(floor: int) -> Node:
         # Operators binding tighter than *floor* are taken here; all are
@@ -170,6 +178,8 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             if kind == "LPAR":
                 pos += 1
                 depth += 1
+                if depth > MAX_NESTING:
+                    raise _Decline
                 node = build_call([tok, None, arguments("RPAR"), None])
                 depth -= 1
             else:
@@ -183,9 +193,13 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             depth += 1
             if depth > MAX_NESTING:
                 raise _Decline
-            inner = expr()
+            inner = chain(0)
             if toks[pos][0] != "RPAR":
-                raise _Decline
+                if toks[pos][0] != "QMARK":
+                    raise _Decline
+                inner = conditional(inner)
+                if toks[pos][0] != "RPAR":
+                    raise _Decline
             pos += 1
             depth -= 1
             node = Paren(inner)
@@ -224,7 +238,10 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                     raise _Decline
                 pos += 2
                 if plain is not None:
-                    node = shared_select(plain, name[1])
+                    by_name = selects.get(plain)
+                    node = by_name.get(name[1]) if by_name is not None else None
+                    if node is None:
+                        node = shared_select(plain, name[1])
                     plain = None
                 else:
                     node = AttrRef(name[1], node)
@@ -302,5 +319,5 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
         # reference cycle that would keep them, and the whole token list,
         # alive until the garbage collector's next pass.  Emptying the cells
         # lets reference counting free everything now.
-        expr = chain = operand = arguments = record_items = None  # type: ignore[assignment]
+        expr = conditional = chain = operand = arguments = record_items = None  # type: ignore[assignment]
     return node if toks[pos][0] == "$END" else None

@@ -130,9 +130,11 @@ def _string_literal(value: str) -> Literal:
 
 def _name_token(name: str) -> tuple[str, Any]:
     """The ``(type, value)`` of an identifier met for the first time."""
+    global _KNOWN
     if len(_KNOWN) >= _KNOWN_LIMIT + len(_STATIC):
-        _KNOWN.clear()
-        _KNOWN.update(_STATIC)
+        # A fresh table rather than clear(): a tokenize() running in another
+        # thread keeps the old one, and never sees the operators missing.
+        _KNOWN = dict(_STATIC)
     kv = _KNOWN[name] = ("NAME", sys.intern(name))
     return kv
 

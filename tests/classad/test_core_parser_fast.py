@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from props_strategies import expressions
 
 from classad import ClassAdSyntaxError
-from classad._fastparse import fast_parse
+from classad._fastparse import MAX_NESTING, fast_parse
 from classad._lexer import Tok, tokenize
 from classad._parser import _BUILD, PRECEDENCE, _drive, parse_expression
 
@@ -121,12 +121,37 @@ def test_equal_asts_on_generated_expressions(text: str) -> None:
     ("-x.y", "<UnaryOp  -x.y>"),
     ("1 - 2 - 3 * 4 % 2 << 1", "<BinaryOp 1 - 2 - 3 * 4 % 2 << 1>"),
     ("a ? b : c ? d : e", "<Conditional a ? b : c ? d : e>"),
+    # the right operand shortcut in the binary chain, at its boundaries
+    ("a + 1 * 2", "<BinaryOp a + 1 * 2>"),
+    ("a * 1 + 2 == b", "<BinaryOp a * 1 + 2 == b>"),
+    ("a == 1 ? b : 2", "<Conditional a == 1 ? b : 2>"),
+    ("f(a + 1, b - c)", "<FunctionCall f(a + 1,b - c)>"),
+    ("a + b.c", "<BinaryOp a + b.c>"),
+    ("a + b[1] - c", "<BinaryOp a + b[1] - c>"),
+    ("a + b ?: c", "<BinaryOp a + b ?: c>"),
+    ("a - -1 - - b", "<BinaryOp a - -1 -  -b>"),
+    ("a && f(b) || c", "<BinaryOp a && f(b) || c>"),
+    ("{a + 1; b}", None),
+    ("[x = a + 1; y = b]", "<RecordExpr [ x = a + 1; y = b ]>"),
+    # a conditional straight inside parentheses
+    ("(a ? b : c) + (d ? e : f ? g : h)", "<BinaryOp (a ? b : c) + (d ? e : f ? g : h)>"),
+    ("(a ? b : c", None),
+    ("(a ? b ; c)", None),
+    # shared leaves inside selects and subscripts
+    ("TARGET.x.y + x[TARGET.x]", "<BinaryOp TARGET.x.y + x[TARGET.x]>"),
+    (".x + .x.y", "<BinaryOp .x + .x.y>"),
 ])
-def test_shapes_match_the_reference(text: str, shape: str) -> None:
+def test_shapes_match_the_reference(text: str, shape: str | None) -> None:
+    """*shape* None: a syntax error both parsers must refuse."""
     toks = tokenize(text)
-    assert _fast(toks) is not None
     assert _disagreement(toks) is None
-    assert repr(parse_expression(text)) == shape
+    if shape is None:
+        assert _fast(toks) is None
+        with pytest.raises(ClassAdSyntaxError):
+            parse_expression(text)
+    else:
+        assert _fast(toks) is not None
+        assert repr(parse_expression(text)) == shape
 
 
 @pytest.mark.parametrize(("text", "message", "column"), [
@@ -150,6 +175,26 @@ def test_declined_texts_get_the_reference_errors(text: str, message: str, column
 
 def test_deep_nesting_falls_back_and_is_still_checked() -> None:
     deep = "(" * 600 + "1" + ")" * 600
-    assert _fast(tokenize(deep)) is None  # deeper than the descent's stack
+    assert _fast(tokenize(deep)) is None  # deeper than the descent follows
     with pytest.raises(ClassAdSyntaxError, match="nested more than"):
         parse_expression(deep)
+
+
+@pytest.mark.parametrize(("make", "levels"), [
+    (lambda k: "(" * k + "x" + ")" * k, MAX_NESTING),
+    (lambda k: "{" * k + "1" + "}" * k, MAX_NESTING),
+    (lambda k: "[a = " * k + "1" + "]" * k, MAX_NESTING),
+    (lambda k: "f(" * k + "1" + ")" * k, MAX_NESTING),
+    (lambda k: "x" + "[0" * k + "]" * k, MAX_NESTING),
+    (lambda k: "-" * k + "x", MAX_NESTING),
+    (lambda k: "a ? b : " * k + "c", MAX_NESTING),
+    (lambda k: "a" + " ?: (b" * k + ")" * k, MAX_NESTING // 2),
+])
+def test_nesting_up_to_the_limit_is_parsed_fast_and_beyond_by_the_reference(make: Any, levels: int) -> None:
+    """The descent follows MAX_NESTING levels and declines deeper texts,
+    which the LALR parser then parses (or refuses) to the same AST."""
+    inside, beyond = tokenize(make(levels)), tokenize(make(MAX_NESTING + 1))
+    assert _fast(inside) is not None
+    assert _disagreement(inside) is None
+    assert _fast(beyond) is None
+    assert parse_expression(make(MAX_NESTING + 1)) == _reference(beyond) is not None
