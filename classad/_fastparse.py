@@ -239,9 +239,8 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                 pos += 2
                 if plain is not None:
                     by_name = selects.get(plain)
-                    node = by_name.get(name[1]) if by_name is not None else None
-                    if node is None:
-                        node = shared_select(plain, name[1])
+                    shared = by_name.get(name[1]) if by_name is not None else None
+                    node = shared if shared is not None else shared_select(plain, name[1])
                     plain = None
                 else:
                     node = AttrRef(name[1], node)
