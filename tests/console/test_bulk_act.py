@@ -37,5 +37,6 @@ def test_removing_20000_jobs_in_one_act_answers_with_true_totals(schedd):
     assert schedd.query(f"ClusterId == {cluster}", ["ProcId"]) == []
     again = schedd.act(htcondor.JobAction.Remove, [f"{cluster}.0", f"{cluster}.19999"])
     assert again["TotalNotFound"] == 2
-    gone = schedd.history(f"ClusterId == {cluster} && ProcId == 19999", ["JobStatus", "RemoveReason"])
+    # newest first: the last one removed is found at once among 20,000 history rows
+    gone = schedd.history(f"ClusterId == {cluster} && ProcId == 19999", ["JobStatus", "RemoveReason"], 1)
     assert gone[0]["JobStatus"] == 3 and gone[0]["RemoveReason"] == "bulk"
