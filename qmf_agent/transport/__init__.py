@@ -11,7 +11,7 @@
 Threading contract.  Each listener, broker link and client runs one proton
 ``Container`` on its own daemon thread, and that thread alone touches its
 connections, links and deliveries.  Other threads get in only through the
-container's ``EventInjector`` (``Loop.call_soon`` / ``Loop.call``): the
+container's wake-up pipe (``Loop.call_soon`` / ``Loop.call``): the
 public methods here (``send``, ``request``, ``subscribe``, ``stop``, ...)
 are thread-safe because they do no more than encode a message on the
 calling thread and queue it for the container thread.  Callbacks the
