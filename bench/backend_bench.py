@@ -156,10 +156,12 @@ def through_agent(root: Path, backend: str, n: int, single: bool) -> tuple[float
         submitted = time.perf_counter() - t0
         wait_queue_empty(grid)
         elapsed = time.perf_counter() - t0
-        done = grid.schedd.history(projection=["ExitCode", "JobStatus"])
+        done = grid.schedd.history(projection=["ExitCode", "JobStatus", "RemoveReason"])
         bad = [d for d in done if d.get("JobStatus") != 4 or d.get("ExitCode") != 0]
         if len(done) != n or bad:
-            raise RuntimeError(f"{len(done)} finished, {len(bad)} not completed with 0")
+            # e.g. another test session's clean-up cancelling every qmf-* Slurm job
+            raise RuntimeError(f"{len(done)} finished, {len(bad)} not completed with 0; "
+                               f"the first: {bad[0] if bad else None}")
         return (n if single else 1) / submitted, n / elapsed
     finally:
         grid.stop("fast")
