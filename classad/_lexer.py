@@ -10,7 +10,8 @@ keywords).  :func:`tokenize` produces a list of :class:`Tok` for the parsers of
 
 Tokens are ``(type, value, start, end)`` tuples.  Constants come out
 already converted: a ``CONST`` token's value is a :class:`classad._ast.Literal`
-(shared for the keywords), a ``NAME`` token's value the unquoted name.
+(shared: the keywords, and integers and short strings from bounded
+tables), a ``NAME`` token's value the unquoted, interned name.
 """
 
 from __future__ import annotations
@@ -104,13 +105,17 @@ _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _KNOWN_LIMIT = 20_000
 
 # Literals are immutable and compiled per node, so one node serves every
-# occurrence of a common constant; bounded tables like _KNOWN.
+# occurrence of a common constant ("X86_64", 1048576): fewer objects for the
+# garbage collector to walk and for parsed ads to hold.  Bounded tables;
+# long strings are not kept (they are rarely repeated, and large).
 _INTS: dict[int, Literal] = {}
 _STRINGS: dict[str, Literal] = {}
 _CONST_LIMIT = 20_000
+_SHARED_STRING_MAX = 64
 
 
 def _int_literal(value: int) -> Literal:
+    """The shared ``Literal(value)`` for an int64 *value*."""
     node = _INTS.get(value)
     if node is None:
         if len(_INTS) >= _CONST_LIMIT:
@@ -120,8 +125,11 @@ def _int_literal(value: int) -> Literal:
 
 
 def _string_literal(value: str) -> Literal:
+    """A ``Literal(value)`` for a string, shared when it is short."""
     node = _STRINGS.get(value)
     if node is None:
+        if len(value) > _SHARED_STRING_MAX:
+            return Literal(value)
         if len(_STRINGS) >= _CONST_LIMIT:
             _STRINGS.clear()
         node = _STRINGS[value] = Literal(value)

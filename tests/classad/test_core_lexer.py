@@ -223,6 +223,13 @@ def test_common_leaves_are_shared_nodes() -> None:
     assert a.right.right is b.left.right.right  # 4
 
 
+def test_long_strings_are_not_kept_in_the_table() -> None:
+    text = '"' + "x" * 100 + '"'
+    assert tokenize(text)[0][1] is not tokenize(text)[0][1]
+    assert tokenize(text)[0][1].value == "x" * 100
+    assert tokenize('"short"')[0][1] is tokenize('"short"')[0][1]
+
+
 def test_shared_leaves_compile_and_evaluate_alike_in_every_ad() -> None:
     job = classad.ClassAd({"RequestMemory": 100, "x": classad.ExprTree("RequestMemory * 2")})
     other = classad.ClassAd({"RequestMemory": 7, "y": classad.ExprTree("RequestMemory * 3")})
