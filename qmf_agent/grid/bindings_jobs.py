@@ -181,7 +181,7 @@ class SubmissionBinding:
         counts = self.schedd.counts
         with self.schedd.lock:
             found = {k for k, v in counts.by_submission.items() if any(v.values())}
-            found |= {k for k, v in counts.finished.items() if any(v.values())}
+        found.update(self.schedd.store.history_submissions())
         return sorted(f"{owner}#{name}" for owner, name in found)
 
     def _split(self, key: str) -> tuple[str, str]:
@@ -195,8 +195,9 @@ class SubmissionBinding:
         counts = self.schedd.counts
         with self.schedd.lock:
             queued = dict(counts.by_submission.get((owner, name), {}))
-            done = dict(counts.finished.get((owner, name), {}))
             qdate = counts.submission_qdate.get((owner, name), 0)
+        done, first_qdate = self.schedd.store.finished_of(owner, name)
+        qdate = qdate or first_qdate
         if not any(queued.values()) and not any(done.values()):
             return None
 

@@ -160,28 +160,34 @@ class _Rate:
 
 
 class _Counts:
-    """Queued jobs by status, overall, per owner and per submission; and
-    finished jobs (in history) per submission, kept as the queue moves."""
+    """Queued jobs by status, overall, per owner and per submission, kept
+    as the queue moves.
+
+    A submission's entries last only while it has queued jobs: every Submit
+    makes a submission, so an agent that queues and removes jobs all day
+    (issue #8's soak) must not keep one entry per submission it ever saw.
+    Finished jobs are counted from the store's history when asked
+    (:meth:`Store.finished_of`), not kept here.
+    """
 
     def __init__(self) -> None:
         self.total: dict[int, int] = {}
         self.by_owner: dict[str, dict[int, int]] = {}
         self.by_submission: dict[tuple[str, str], dict[int, int]] = {}
-        self.finished: dict[tuple[str, str], dict[int, int]] = {}
         self.submission_qdate: dict[tuple[str, str], int] = {}
 
     def move(self, owner: str, submission: str, old: int | None, new: int | None,
              n: int = 1) -> None:
-        for table in (self.total, self.by_owner.setdefault(owner, {}),
-                      self.by_submission.setdefault((owner, submission), {})):
+        key = (owner, submission)
+        queued = self.by_submission.setdefault(key, {})
+        for table in (self.total, self.by_owner.setdefault(owner, {}), queued):
             if old is not None:
                 table[old] = table.get(old, 0) - n
             if new is not None:
                 table[new] = table.get(new, 0) + n
-
-    def finish(self, owner: str, submission: str, status: int, n: int = 1) -> None:
-        table = self.finished.setdefault((owner, submission), {})
-        table[status] = table.get(status, 0) + n
+        if not any(queued.values()):
+            del self.by_submission[key]
+            self.submission_qdate.pop(key, None)
 
 
 class Schedd:
@@ -254,8 +260,6 @@ class Schedd:
             tally[key] = tally.get(key, 0) + 1
         for (owner, sub, status), n in tally.items():
             self.counts.move(owner, sub, None, status, n)
-        for owner, submission, status, n in self.store.finished_counts():
-            self.counts.finish(owner or "", submission or "", status, n)
         ts = now()
         changes = {job: {"JobStatus": int(JobStatus.IDLE), "LastJobStatus": job.status,
                          "EnteredCurrentStatus": ts} for job in requeue}
@@ -400,7 +404,8 @@ class Schedd:
         self._forget(job)
 
     def _forget(self, job: Job) -> None:
-        """Take a job that went to history out of memory (keeping its counts)."""
+        """Take a job that went to history out of memory (its counts go to
+        the history's, which the store keeps)."""
         state = job_object(job, self.config.name)
         self._unmark_idle(job)
         self.active.pop(job.id, None)
@@ -409,7 +414,6 @@ class Schedd:
             self.clusters.pop(job.cluster.id, None)
         owner, sub = job.owner, self.submission_name(job)
         self.counts.move(owner, sub, job.status, None)
-        self.counts.finish(owner, sub, job.status)
         state.delete_ts = time.time_ns()
         self.sink.deleted("job", job.id, state)
 

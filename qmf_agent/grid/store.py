@@ -247,12 +247,21 @@ class Store:
         ]
         return Recovered(clusters, procs)
 
-    def finished_counts(self) -> list[tuple[str, str, int, int]]:
-        """(owner, submission, status, count) of finished jobs, for statistics."""
-        return self._query(
-            "SELECT owner, submission, status, count(*) FROM history"
-            " GROUP BY owner, submission, status"
-        )
+    def history_submissions(self) -> list[tuple[str, str]]:
+        """(owner, submission) of every submission with a job in the history."""
+        return [(o or "", s or "") for o, s in self._query(
+            "SELECT DISTINCT owner, submission FROM history")]
+
+    def finished_of(self, owner: str, submission: str) -> tuple[dict[int, int], int]:
+        """One submission's finished jobs by status, and the QDate of its
+        oldest one (0 if none): what the schedd no longer keeps in memory."""
+        counts = {int(status): int(n) for status, n in self._query(
+            "SELECT status, count(*) FROM history WHERE owner = ? AND submission = ?"
+            " GROUP BY status", (owner, submission))}
+        first = self._query("SELECT ad FROM history WHERE owner = ? AND submission = ?"
+                            " ORDER BY seq LIMIT 1", (owner, submission)) if counts else []
+        qdate = json.loads(first[0][0]).get("QDate", 0) if first else 0
+        return counts, qdate if type(qdate) is int else 0
 
     def prune_history(self, keep: int) -> list[tuple[int, int]]:
         """Drop all but the newest *keep* finished jobs; returns the ids dropped."""
