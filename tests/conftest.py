@@ -27,8 +27,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Leave the test cluster as clean as the session found it."""
-    if _ran_slurm_tests:
-        cancel_agent_slurm_jobs()
+    factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's own tmp_path root
+    if _ran_slurm_tests and factory is not None:
+        cancel_agent_slurm_jobs(factory.getbasetemp())
 
 
 @pytest.fixture

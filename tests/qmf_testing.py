@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -67,23 +68,50 @@ def need_slurm() -> None:
     pytest.skip("no Slurm cluster answers (sinfo); set CI to make this a failure")
 
 
-def cancel_agent_slurm_jobs() -> int:
-    """Cancel every Slurm job an agent made (job names ``qmf-*``).
+def agent_slurm_tags(root: Path) -> set[str]:
+    """The Slurm job-name tags of every agent queue (``queue.db``) under *root*.
+
+    Each queue names its Slurm jobs ``qmf-<tag>-<cluster>.<proc>`` with a tag
+    kept in its store, so the tags say which Slurm jobs this test session's
+    agents made and which belong to someone else sharing the cluster.
+    """
+    import json
+    import sqlite3
+
+    tags = set()
+    for db in root.rglob("queue.db"):
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'slurm_tag'").fetchone()
+        except sqlite3.Error:
+            continue
+        if row is not None:
+            tag = json.loads(row[0])
+            if isinstance(tag, str) and tag:
+                tags.add(tag)
+    return tags
+
+
+def cancel_agent_slurm_jobs(root: Path) -> int:
+    """Cancel the Slurm jobs made by the agents whose queues live under *root*.
 
     Stopping an agent leaves its Slurm jobs in place, by design (a restarted
     agent picks them up again); tests stop agents all the time, so without
     this the test cluster fills with held and pending jobs that slow every
-    later ``squeue``.  Returns how many were cancelled.
+    later ``squeue``.  Only this session's agents' jobs go: a benchmark or
+    another session sharing the cluster keeps its own.  Returns how many
+    were cancelled.
     """
-    import subprocess
-
+    prefixes = tuple(f"qmf-{tag}-" for tag in agent_slurm_tags(root))
+    if not prefixes:
+        return 0
     try:
         listing = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True,
                                  text=True, timeout=30, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
-    ids = [line.split()[0] for line in listing.splitlines()
-           if len(line.split()) == 2 and line.split()[1].startswith("qmf-")]
+    ids = [fields[0] for fields in map(str.split, listing.splitlines())
+           if len(fields) == 2 and fields[1].startswith(prefixes)]
     for start in range(0, len(ids), 500):
         subprocess.run(["scancel", *ids[start:start + 500]], capture_output=True,
                        timeout=60, check=False)
