@@ -128,7 +128,10 @@ def put_value(
         out += _MAP_HEADER
         out[start] = 0xD0
         for v in value:
-            put_value(out, v, memo, other)
+            if type(v) is WireObject:  # a query answer's items: no call each
+                out += v.wire
+            else:
+                put_value(out, v, memo, other)
         _pack_header_into(out, start + 1, len(out) - start - 5, len(value))
     elif value is None:
         out += b"\x40"
@@ -248,12 +251,12 @@ class ObjectTemplate:
         _pack_header_into(out, head - 8, len(out) - head + 4, 2 * len(values))
         raw = (self.prefix + key).encode("utf-8")
         n = len(raw)
-        name = (b"\xa1" + _B(n) if n < 256 else b"\xb1" + _I(n)) + raw
+        object_name = (b"\xa1" + _B(n) if n < 256 else b"\xb1" + _I(n)) + raw
         name_key, size = self._oid_size
         out += self._oid_head
-        out += _II(size + len(name), 6)
+        out += _II(size + len(object_name), 6)
         out += name_key
-        out += name
+        out += object_name
         out += self._oid_body
         out += self._tail
         create_ts, update_ts, delete_ts = state.create_ts, state.update_ts, state.delete_ts

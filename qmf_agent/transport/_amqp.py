@@ -134,7 +134,6 @@ def encode_value(value: Any) -> bytes:
 # once; a hit returns a fresh copy, never the cached (mutable) dict.  Both
 # caches are bounded: when full they start over, so junk cannot grow them.
 _short_strs: dict[bytes, str] = {}
-_SHORT_STR_MAX = 32  # bytes: longer strings are rarely repeated
 _SHORT_STRS_LIMIT = 16384
 _flat_maps: dict[bytes, dict[Any, Any]] = {}
 _FLAT_MAP_MAX = 160  # encoded bytes
@@ -188,20 +187,23 @@ def _map(buf: bytes, pos: int, count: int, end: int) -> dict[Any, Any]:
             flat = flat and type(key) in _SCALARS
         c = buf[pos]
         if c == 0xA1:
-            n = buf[pos + 1]
-            stop = pos + 2 + n
-            piece = buf[pos + 2 : stop]
-            value = strs.get(piece) if n <= _SHORT_STR_MAX else None
-            out[key] = value if value is not None else (
-                _short_str(piece) if n <= _SHORT_STR_MAX else piece.decode()
-            )
+            stop = pos + 2 + buf[pos + 1]
+            out[key] = buf[pos + 2 : stop].decode()
             pos = stop
-        elif c == 0x55:
-            out[key] = (buf[pos + 1] ^ 0x80) - 0x80  # signed byte, no struct call
-            pos += 2
         elif c == 0x81:
             out[key] = _u_q(buf, pos + 1)[0]
             pos += 9
+        elif c == 0x55:
+            out[key] = (buf[pos + 1] ^ 0x80) - 0x80  # signed byte, no struct call
+            pos += 2
+        elif c == 0xD1:  # a nested map: no detour through _value
+            size, inner = _u_II(buf, pos + 1)
+            stop = pos + 5 + size
+            if stop > end:
+                raise ValueError(f"a map at byte {pos} runs past its enclosing map")
+            out[key] = _map(buf, pos + 9, inner, stop)
+            pos = stop
+            flat = False
         else:
             value, pos = _value(buf, pos)
             out[key] = value
@@ -231,22 +233,37 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
             raise ValueError(f"a map at byte {pos - 1} runs past the end")
         return _map(buf, pos + 2, buf[pos + 1], end), end
     if code == 0xC0 or code == 0xD0:
+        at = pos - 1
         if code == 0xC0:
+            stop = pos + 1 + buf[pos]
             count = buf[pos + 1]
             pos += 2
         else:
-            count = _u_II(buf, pos)[1]
+            size, count = _u_II(buf, pos)
+            stop = pos + 4 + size
             pos += 8
+        if stop > len(buf):
+            raise ValueError(f"a list at byte {at} runs past the end")
         items: list[Any] = []
         append = items.append
         for _ in range(count):
-            if buf[pos] == 0xA1:
+            c = buf[pos]
+            if c == 0xD1:  # a query answer: a list of maps
+                size, inner = _u_II(buf, pos + 1)
+                end = pos + 5 + size
+                if end > stop:
+                    raise ValueError(f"a map at byte {pos} runs past its enclosing list")
+                append(_map(buf, pos + 9, inner, end))
+                pos = end
+            elif c == 0xA1:
                 end = pos + 2 + buf[pos + 1]
                 append(buf[pos + 2 : end].decode())
                 pos = end
             else:
                 value, pos = _value(buf, pos)
                 append(value)
+        if pos != stop:
+            raise ValueError(f"a list's items end at byte {pos}, its size says {stop}")
         return items, pos
     if code == 0xA1:
         end = pos + 1 + buf[pos]
@@ -356,14 +373,16 @@ _FIXED: dict[int, tuple[int, Any]] = {
 
 
 def decode_value(data: bytes) -> Any:
-    """The one AMQP value encoded in *data* (ValueError when malformed)."""
+    """The one AMQP value encoded in *data* (ValueError when malformed:
+    truncated, sizes that disagree, too deep, or a map key that cannot be
+    one in Python, such as a list -- a TypeError caught here)."""
     buf = bytes(data)
     try:
         value, end = _value(buf, 0)
         if end != len(buf):
             raise ValueError(f"{len(buf)} bytes, but the value ends at byte {end}")
         return value
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+    except (IndexError, TypeError, struct.error, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"malformed AMQP value: {exc}") from exc
 
 
@@ -479,7 +498,7 @@ def decode_message(data: bytes) -> MessageParts:
                 _read_properties(parts, value)
             elif code == _APP_PROPERTIES and isinstance(value, dict):
                 parts.properties = value
-    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+    except (IndexError, TypeError, struct.error, UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(f"malformed AMQP message: {exc}") from exc
     if chunks:
         parts.body = b"".join(chunks)

@@ -143,3 +143,48 @@ def test_garbage_is_a_value_error(junk: bytes) -> None:
         return
     with pytest.raises(ValueError):
         decode(junk)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values, st.data())
+def test_truncated_or_corrupted_values_are_value_errors(value: object, data: st.DataObject) -> None:
+    raw = encode_value([value, {"k": value}])
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    with pytest.raises(ValueError):
+        decode_value(raw[:cut])
+    flip = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    corrupted = raw[:flip] + bytes([raw[flip] ^ data.draw(st.integers(1, 255))]) + raw[flip + 1 :]
+    try:
+        decode_value(corrupted)
+    except ValueError:
+        pass  # anything else (IndexError, struct.error, ...) fails the test
+
+
+@pytest.mark.parametrize(
+    "junk, what",
+    [
+        (b"\xd1\x00\x00\x00\x09\x00\x00\x00\x02\xa1\x01k\x55", "runs past the end"),  # map size > data
+        (b"\xd1\x00\x00\x00\x08\x00\x00\x00\x02\xa1\x01k\x55\x01\x40", "its size says"),  # members short
+        (b"\xc1\x05\x02\xa1\x01k\xd1\x00\x00\x00\x04\x00\x00\x00\x00", "enclosing map"),
+        (b"\xd0\x00\x00\x00\x0d\x00\x00\x00\x01\xd1\x00\x00\x00\x10\x00\x00\x00\x00", "enclosing list"),
+        (b"\xc0\x02\x02\x40\x40", "its size says"),  # list items past its size
+        (b"\xc0\x01\x01" * 5000 + b"\x40", "malformed"),  # nesting beyond the stack
+    ],
+)
+def test_malformed_compounds_name_what_is_wrong(junk: bytes, what: str) -> None:
+    with pytest.raises(ValueError, match=what):
+        decode_value(junk)
+
+
+def test_repeated_small_maps_decode_to_fresh_maps() -> None:
+    schema_id = {"_package_name": "mrg.grid", "_class_name": "job", "_type": "_data", "_hash": "h"}
+    raw = encode_value([{"_schema_id": schema_id, "n": i} for i in range(4)])
+    first = decode_value(raw)
+    assert [item["_schema_id"] for item in first] == [schema_id] * 4
+    first[0]["_schema_id"]["_class_name"] = "changed"  # a consumer edits its copy
+    assert first[1]["_schema_id"]["_class_name"] == "job"
+    assert decode_value(raw)[0]["_schema_id"] == schema_id
+    nested = encode_value([{"m": {"inner": [1]}}] * 3)  # not flat: never shared
+    got = decode_value(nested)
+    got[0]["m"]["inner"].append(2)
+    assert got[1]["m"]["inner"] == [1] and decode_value(nested)[2] == {"m": {"inner": [1]}}
