@@ -142,6 +142,40 @@ def test_completion_log_is_read_incrementally(tmp_path: Path) -> None:
     assert JobCompLog(str(tmp_path / "missing.log")).read({"1"}) == {}
 
 
+def test_completion_log_first_read_skips_what_ended_before_since(tmp_path: Path) -> None:
+    """A cluster's log grows without bound: the first read bisects to the
+    records that ended after the oldest waited-for job was queued, and parses
+    only those (plus less than one SPAN of older ones)."""
+    base = 1_800_000_000.0
+    lines = []
+    for i in range(20_000):                       # one record a second
+        end = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(base + i))
+        lines.append(_RECORD.format(id=i + 1, state="COMPLETED", code="0:0", array="")
+                     .replace("EndTime=2026-11-22T01:02:24", f"EndTime={end}"))
+    path = tmp_path / "jobcomp.log"
+    path.write_text("".join(lines))
+    since = base + 15_000
+    log = JobCompLog(str(path))
+    found = log.read({"10", "14000", "14990", "15001", "19999"}, since)
+    # 14,990 ended within the slack before *since*; 10 and 14,000 long before
+    assert set(found) == {"14990", "15001", "19999"}
+    assert log.read({"20001"}) == {}               # later reads go on from the end
+    with path.open("a") as fh:
+        fh.write(_RECORD.format(id=20001, state="COMPLETED", code="0:0", array=""))
+    assert set(log.read({"20001"})) == {"20001"}
+    # without *since*, or with no older records, the whole log is read
+    assert set(JobCompLog(str(path)).read({"10", "19999"})) == {"10", "19999"}
+    assert set(JobCompLog(str(path)).read({"10"}, base - 10_000)) == {"10"}
+
+
+def test_completion_log_bisection_survives_lines_without_end_time(tmp_path: Path) -> None:
+    path = tmp_path / "jobcomp.log"
+    path.write_text("garbage without fields\n" * 5_000
+                    + _RECORD.format(id=7, state="COMPLETED", code="0:0", array=""))
+    found = JobCompLog(str(path)).read({"7"}, time.time() - 3600 * 24 * 365 * 5)
+    assert set(found) == {"7"}
+
+
 def test_cli_errors_carry_the_tools_message(tmp_path: Path) -> None:
     with pytest.raises(SlurmError, match="sbatch is not installed"):
         SlurmCli(bin_dir=str(tmp_path)).sbatch("#!/bin/sh\n", [])

@@ -812,9 +812,13 @@ class SlurmBackend:
         needed = [t for t in tracked if not t.final and t.slurm_id not in self._records and (
             t.slurm_id not in by_id or job_kind(by_id[t.slurm_id].state, "") in ("done", "ended"))]
         if needed:
+            since = None
+            if not self._comp.positioned:   # the oldest job we wait for was queued then
+                with self._schedd.lock:
+                    since = min(self._qdate(t.job_id) for t in tracked)
             with self._lock:
                 wanted = set(self._by_slurm)
-            self._records.update(self._comp.read(wanted))
+            self._records.update(self._comp.read(wanted, since))
 
     def _view(self, t: _Tracked, row: JobRow | None) -> _View | None:
         record = self._records.get(t.slurm_id)
