@@ -27,7 +27,6 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,64 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import agent_bench  # the bare proton echo: one anchor for both benches
-from _common import broker_up, free_port
+from _agent_process import AgentProcess
+from _common import broker_up, report_target
 
 BROKER_URL = agent_bench.BROKER_URL
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------ a real agent
 
 
-class AgentProcess:
-    """``python3 -m qmf_agent`` on a direct listener or through the broker."""
-
-    def __init__(self, state: Path, *, broker: bool) -> None:
-        self.name = f"fleetbench-{'broker' if broker else 'direct'}-{uuid.uuid4().hex[:6]}"
-        self.agent = f"redhat.com:qmf-grid:{self.name}"
-        conf = state / f"{self.name}.conf"
-        conf.write_text("NUM_SLOTS = 0\nHEARTBEAT_INTERVAL = 5\nQMF_ADMINS = qmf\n"
-                        "QMF_AUDIT_LOG = audit.log\n")
-        if broker:
-            where, self.url = ["--broker", BROKER_URL], BROKER_URL
-        else:
-            port = free_port()
-            where, self.url = ["--listen", f"127.0.0.1:{port}"], f"amqp://127.0.0.1:{port}"
-        self.scheduler_id: Any = None
-        self.log = state / f"{self.name}.log"
-        with open(self.log, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "qmf_agent", "--state-dir", str(state / self.name),
-                 "--config", str(conf), "--name", self.name, "--log-level", "WARNING", *where],
-                stdout=subprocess.DEVNULL, stderr=err, cwd=REPO,
-            )
-
-    def client(self) -> Any:
-        """A connected Client, once the agent answers (bounded wait)."""
-        from qmf_agent.protocol import decode_response, query_request
-        from qmf_agent.transport import Client
-
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                client = Client(self.url, timeout=5.0)
-                (scheduler,) = decode_response(client.request(
-                    query_request("OBJECT", class_name="scheduler"), agent=self.agent, timeout=2.0))
-                self.scheduler_id = scheduler["_object_id"]
-                return client
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+#: Submitted jobs never match (NUM_SLOTS = 0): the bench measures the calls.
+FLEET_CONFIG = "NUM_SLOTS = 0\nHEARTBEAT_INTERVAL = 5\nQMF_ADMINS = qmf\nQMF_AUDIT_LOG = audit.log\n"
 
 
 def echo_rate(client: Any, agent: AgentProcess, calls: int) -> float:
@@ -104,7 +56,7 @@ def echo_rate(client: Any, agent: AgentProcess, calls: int) -> float:
     start = time.perf_counter()
     for i in range(calls):
         decode_response(client.request(
-            method_request(agent.scheduler_id, "echo", {"sequence": i, "body": "x"}),
+            method_request(agent.scheduler, "echo", {"sequence": i, "body": "x"}),
             agent=agent.agent))
     return calls / (time.perf_counter() - start)
 
@@ -132,7 +84,7 @@ def submits(client: Any, agent: AgentProcess, calls: int) -> tuple[float, float,
     start = time.perf_counter()
     for _ in range(calls):
         began = time.perf_counter()
-        decode_response(client.request(method_request(agent.scheduler_id, "SubmitJob", {"Ad": ad}),
+        decode_response(client.request(method_request(agent.scheduler, "SubmitJob", {"Ad": ad}),
                                        agent=agent.agent))
         trips.append((time.perf_counter() - began) * 1000)
     rate = calls / (time.perf_counter() - start)
@@ -224,10 +176,11 @@ def main() -> int:
     print(f"fleet_bench: {calls} calls x {rounds} rounds, {submit_calls} submits, pid {os.getpid()}")
     with tempfile.TemporaryDirectory(prefix="fleetbench-") as tmp:
         state = Path(tmp)
-        agents = {"direct": AgentProcess(state, broker=False), "rabbitmq": AgentProcess(state, broker=True)}
+        agents = {kind: AgentProcess("local", url, state / kind, config=FLEET_CONFIG)
+                  for kind, url in (("direct", None), ("rabbitmq", BROKER_URL))}
         server, bare = start_bare()
         try:
-            clients = {kind: a.client() for kind, a in agents.items()}
+            clients = {kind: a.start().client() for kind, a in agents.items()}
             for kind, a in agents.items():
                 echo_rate(clients[kind], a, 20)  # warm up
             best: dict[str, float] = defaultdict(float)
@@ -250,6 +203,9 @@ def main() -> int:
               f"{best[kind] / best['bare']:.2f}x bare")
     ratio = best["rabbitmq"] / best["bare"]
     print(f"   target via RabbitMQ >= 0.60x bare: {'met' if ratio >= 0.6 else 'MISSED'} ({ratio:.2f}x)")
+    report_target(6, "method calls through RabbitMQ", ">= 0.60x bare proton request/response",
+                  f"{best['rabbitmq']:.0f} calls/s", f"bare proton via RabbitMQ {best['bare']:.0f} calls/s, "
+                  f"{ratio:.2f}x", ratio >= 0.6)
     print("\n-- Submit round trip (SubmitJob, committed before the answer) and JobSubmitted latency")
     for kind, (rate, p50, lat) in results.items():
         ev = f"p50 {statistics.median(lat):6.2f} ms, p95 {sorted(lat)[int(len(lat) * 0.95) - 1]:6.2f} ms" \
@@ -260,6 +216,9 @@ def main() -> int:
     if lat:
         p50 = statistics.median(lat)
         print(f"   target event p50 < 20 ms via RabbitMQ: {'met' if p50 < 20 else 'MISSED'} ({p50:.2f} ms)")
+        report_target(6, "event latency p50 through RabbitMQ", "< 20 ms", f"{p50:.2f} ms",
+                      f"direct {statistics.median(results['direct'][2]):.2f} ms"
+                      if results["direct"][2] else "direct: no events", p50 < 20)
     hb = heartbeats(50, 5.0)
     print("\n-- 50 simulated agents (Agent + broker link each, 1 s heartbeats) on one broker")
     print(f"   connected in {hb['connect_s']:.1f} s; monitor heard {hb['heard']}/{hb['agents']} agents, "

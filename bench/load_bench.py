@@ -24,20 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import broker_up, free_port
+from _agent_process import AgentProcess
+from _common import broker_up
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,16 +45,6 @@ from console import Session  # noqa: E402
 
 BROKER_URL = "amqp://qmf:qmf@127.0.0.1:5672"
 COMBINATIONS = ("direct-local", "broker-local", "direct-slurm", "broker-slurm")
-CONFIG = """\
-NUM_SLOTS = 2
-NEGOTIATOR_INTERVAL = 1
-HEARTBEAT_INTERVAL = 2
-QMF_ADMINS = root, qmf
-"""
-
-
-
-
 
 
 def slurm_up() -> bool:
@@ -72,77 +61,6 @@ def held_job(backend: str) -> dict[str, Any]:
     return {"Cmd": "/bin/sleep", "Arguments": "300", "Iwd": "/tmp", "Owner": "root", "JobUniverse": 5,
             "Requirements": {"TYPE": "EXPR", "VALUE": "FALSE" if backend == "local" else "TRUE"},
             "JobStatus": 5}
-
-
-@dataclass
-class AgentProcess:
-    """``python3 -m qmf_agent`` on a fresh state directory."""
-
-    backend: str
-    broker: str | None
-    state: Path
-    name: str = field(default_factory=lambda: f"load{uuid.uuid4().hex[:8]}")
-    proc: subprocess.Popen[bytes] | None = None
-    url: str = ""
-
-    @property
-    def agent(self) -> str:
-        return f"redhat.com:qmf-grid:{self.name}"
-
-    @property
-    def scheduler(self) -> str:
-        return f"mrg.grid:scheduler:{self.name}"
-
-    def start(self, timeout: float = 60.0) -> AgentProcess:
-        self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / "qmf-grid.conf").write_text(CONFIG)
-        if self.broker:
-            self.url, where = self.broker, ["--broker", self.broker]
-        else:
-            port = free_port()
-            self.url, where = f"amqp://127.0.0.1:{port}", ["--listen", f"127.0.0.1:{port}"]
-        log = open(self.state / "agent.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qmf_agent", *where, "--state-dir", str(self.state), "--name", self.name,
-             "--backend", self.backend, "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL, stderr=log, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the agent exited: {self.log()}")
-            try:
-                with Session(self.url, timeout=3) as s:
-                    s.call(self.scheduler, "echo", {"sequence": 0, "body": "up"}, agent=self.agent)
-                return self
-            except Exception:  # not up yet
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"the agent did not answer within {timeout}s: {self.log()}")
-
-    def rss_kib(self) -> int:
-        """The agent's resident set size (VmRSS), KiB."""
-        assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    def log(self) -> str:
-        try:
-            return (self.state / "agent.log").read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @dataclass
