@@ -177,7 +177,19 @@ def run_combination(combo: str, consoles: int, calls: int, workdir: Path) -> dic
         out["agent_rss_mib"] = round(agent.rss_kib() / 1024, 1)
         return out
     finally:
+        clear_queue(agent)
         agent.stop()
+
+
+def clear_queue(agent: AgentProcess) -> None:
+    """Remove every job the run left (not timed): a stopped agent leaves its
+    Slurm jobs queued by design, and thousands of held ones slow every
+    later ``squeue`` on the shared cluster."""
+    try:
+        with Session(agent.url, timeout=900) as s:
+            s.call(agent.scheduler, "Act", {"Action": "Remove", "Constraint": "true"}, agent=agent.agent)
+    except Exception as err:  # the figures stand; say what is left behind
+        print(f"could not clear {agent.name}'s queue: {type(err).__name__}: {err}", file=sys.stderr)
 
 
 def main() -> int:
