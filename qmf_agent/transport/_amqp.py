@@ -24,17 +24,14 @@ from typing import Any
 
 from proton import Data, Described, symbol, ulong
 
-from qmf_agent.protocol._wire import WireObject, enc_int, enc_str, put_value
+from qmf_agent.protocol._wire import enc_str, put_value
 
 __all__ = ["encode_value", "decode_value", "encode_message", "decode_message", "MessageParts"]
 
 _B = struct.Struct(">B").pack
-_b = struct.Struct(">b").pack
 _I = struct.Struct(">I").pack
 _II = struct.Struct(">II").pack
-_q = struct.Struct(">q").pack
 _Q = struct.Struct(">Q").pack
-_d = struct.Struct(">d").pack
 
 _u_B = struct.Struct(">B").unpack_from
 _u_b = struct.Struct(">b").unpack_from
@@ -49,10 +46,7 @@ _u_q = struct.Struct(">q").unpack_from
 _u_f = struct.Struct(">f").unpack_from
 _u_d = struct.Struct(">d").unpack_from
 
-_LONG_MIN = -(2**63)
-_LONG_MAX = 2**63 - 1
 _ULONG_MAX = 2**64 - 1
-
 
 
 def _compound(code8: bytes, code32: bytes, count: int, body: bytes) -> bytes:
@@ -64,30 +58,23 @@ def _compound(code8: bytes, code32: bytes, count: int, body: bytes) -> bytes:
 
 def _put(out: bytearray, value: Any, memo: dict[int, tuple[int, int]]) -> None:
     """Append *value*'s encoding: plain values by the protocol's encoder,
-    proton's typed values by :func:`_enc`."""
-    put_value(out, value, memo, _enc)
+    proton's typed values by :func:`_enc_typed`."""
+    put_value(out, value, memo, _enc_typed)
 
 
 def _enc(value: Any) -> bytes:
-    """The encoding of one value (scalars; compounds via :func:`_put`)."""
+    """The encoding of one value, plain or proton-typed."""
+    out = bytearray()
+    put_value(out, value, {}, _enc_typed)
+    return bytes(out)
+
+
+def _enc_typed(value: Any) -> bytes:
+    """The values the protocol's plain encoder leaves to the transport:
+    proton's typed classes, buffers other than bytes, and subclasses of the
+    plain types."""
     kind = type(value)
-    if kind is str:
-        return enc_str(value)
-    if kind is int:
-        return enc_int(value)
-    if kind is WireObject:
-        return bytes(value.wire)
-    if kind is dict or kind is list or kind is tuple:
-        out = bytearray()
-        _put(out, value, {})
-        return bytes(out)
-    if value is None:
-        return b"\x40"
-    if kind is bool:
-        return b"\x41" if value else b"\x42"
-    if kind is float:
-        return b"\x82" + _d(value)
-    if kind is bytes or kind is bytearray or kind is memoryview:
+    if kind is bytearray or kind is memoryview:
         raw = bytes(value)
         n = len(raw)
         return b"\xa0" + _B(n) + raw if n < 256 else b"\xb0" + _I(n) + raw
