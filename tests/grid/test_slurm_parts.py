@@ -250,3 +250,100 @@ def test_jobs_are_found_by_name_in_squeue_and_the_completion_log(tmp_path: Path)
     assert completed_names(str(log), {"qmf-t-4.0", "qmf-t-5.0", "qmf-t-6.0"}) == {
         "qmf-t-4.0": ["51"], "qmf-t-5.0": ["52"]}
     assert completed_names(str(tmp_path / "missing.log"), {"qmf-t-4.0"}) == {}
+
+
+def _spare_tool(tmp: Path) -> None:
+    """An sbatch that records its arguments at start and its script once it
+    has read all of it, then answers its pid as the job id."""
+    _tool(tmp / "sbatch", f'echo "$*" > {tmp}/args.$$\ncat > {tmp}/part.$$\n'
+                          f'mv {tmp}/part.$$ {tmp}/script.$$\necho $$\n')
+
+
+def _waiting(tmp: Path) -> list[int]:
+    """Pids of the fake sbatch processes started and still without a script."""
+    return sorted(int(p.name[5:]) for p in tmp.glob("args.*")
+                  if not (tmp / f"script.{p.name[5:]}").exists())
+
+
+def _wait(what: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_spare_sbatch_takes_the_next_script_with_its_options_as_directives(
+        tmp_path: Path) -> None:
+    _spare_tool(tmp_path)
+    cli = SlurmCli(bin_dir=str(tmp_path), spare_sbatch=True)
+    script = "#!/bin/sh\n# body\nexec /bin/true\n"
+    options = ["--hold", "--job-name=qmf-t-1.0", "--array=0-2", "--nice=-3", "--chdir=/"]
+    try:
+        first = cli.sbatch(script, options)      # no spare yet: options on the command line
+        assert (tmp_path / f"args.{first}").read_text() == "--parsable " + " ".join(options) + "\n"
+        assert (tmp_path / f"script.{first}").read_text() == script
+        _wait(lambda: len(_waiting(tmp_path)) == 1)
+        [spare] = _waiting(tmp_path)
+        assert (tmp_path / f"args.{spare}").read_text() == "--parsable\n"
+        second = cli.sbatch(script, options)
+        assert second == str(spare)                # the spare took it
+        assert (tmp_path / f"script.{second}").read_text() == (
+            "#!/bin/sh\n" + "".join(f"#SBATCH {o}\n" for o in options) + "# body\nexec /bin/true\n")
+        _wait(lambda: len(_waiting(tmp_path)) == 1)    # one new spare, never more
+        # an option sbatch would split as a directive goes on a command line;
+        # the spare keeps waiting for the next script
+        [spare] = _waiting(tmp_path)
+        odd = cli.sbatch(script, ["--partition=a b"])
+        assert odd != str(spare) and "--partition=a b" in (tmp_path / f"args.{odd}").read_text()
+        assert _waiting(tmp_path) == [spare]
+        cli.keep_spare()                           # one waits already: nothing started
+        assert _waiting(tmp_path) == [spare]
+    finally:
+        cli.close()
+    # stopped unused: killed before it read anything, so it submitted nothing
+    with pytest.raises(ProcessLookupError):
+        os.kill(spare, 0)
+    assert not (tmp_path / f"script.{spare}").exists()
+    first_args = set(tmp_path.glob("args.*"))
+    cli.sbatch(script, [])                         # closed: no spare is started again
+    assert len(set(tmp_path.glob("args.*")) - first_args) == 1
+    assert _waiting(tmp_path) == [spare]
+
+
+def test_spare_sbatch_older_than_its_limit_is_replaced(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from qmf_agent.grid.slurm._cli import _Spares
+
+    _spare_tool(tmp_path)
+    cli = SlurmCli(bin_dir=str(tmp_path), spare_sbatch=True)
+    try:
+        cli.keep_spare()
+        _wait(lambda: len(_waiting(tmp_path)) == 1)
+        [old] = _waiting(tmp_path)
+        monkeypatch.setattr(_Spares, "MAX_AGE", 0.0)
+        cli.keep_spare()                           # too old: replaced
+        with pytest.raises(ProcessLookupError):
+            os.kill(old, 0)
+        _wait(lambda: len(_waiting(tmp_path)) == 2)  # the old one's args stay, unanswered
+        job = cli.sbatch("#!/bin/sh\ntrue\n", ["--hold"])   # the new one is too old as well
+        assert "--hold" in (tmp_path / f"args.{job}").read_text()   # a cold sbatch
+        assert not (tmp_path / f"script.{old}").exists()
+    finally:
+        cli.close()
+
+
+def test_spare_sbatch_refusal_and_missing_tool(tmp_path: Path) -> None:
+    _tool(tmp_path / "sbatch", "cat >/dev/null\n"
+                               "echo 'sbatch: error: Batch job submission failed: x' >&2\nexit 1\n")
+    cli = SlurmCli(bin_dir=str(tmp_path), spare_sbatch=True)
+    try:
+        cli.keep_spare()
+        with pytest.raises(SlurmError, match="Batch job submission failed: x"):
+            cli.sbatch("#!/bin/sh\ntrue\n", ["--hold"])       # the spare's own refusal
+    finally:
+        cli.close()
+    cli = SlurmCli(bin_dir=str(tmp_path / "none"), spare_sbatch=True)
+    cli.keep_spare()                                           # no tool: no spare, no error
+    with pytest.raises(SlurmError, match="sbatch is not installed"):
+        cli.sbatch("#!/bin/sh\ntrue\n", [])
+    cli.close()

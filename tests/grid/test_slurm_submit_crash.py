@@ -82,7 +82,7 @@ def tool_dir(tmp: Path, sbatch_body: str) -> Path:
     real = subprocess.run(["which", "sbatch"], capture_output=True, text=True,
                           check=True).stdout.strip()
     wrapper = bins / "sbatch"
-    wrapper.write_text(f"#!/bin/sh\nREAL={real}\nDIR={tmp}\necho $$ > $DIR/sbatch.pid\n"
+    wrapper.write_text(f"#!/bin/sh\nREAL={real}\nDIR={tmp}\necho $$ >> $DIR/sbatch.pid\n"
                        + sbatch_body)
     wrapper.chmod(0o755)
     return bins
@@ -105,7 +105,8 @@ def committed_procs(state: Path) -> list[tuple[int, int, str | None]]:
 
 
 class KilledAgent:
-    """An agent process, and the ``sbatch`` wrapper it started, to be SIGKILLed."""
+    """An agent process, and the ``sbatch`` wrappers it started (the one that
+    submitted, and the spare waiting for the next Submit), to be SIGKILLed."""
 
     def __init__(self, tmp: Path, bins: Path | None, count: int = 1) -> None:
         self.tmp = tmp
@@ -124,10 +125,10 @@ class KilledAgent:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
-        pid_file = self.tmp / "sbatch.pid"
-        if pid_file.exists():
+        pid_file = self.tmp / "sbatch.pid"     # every wrapper started (the spare too)
+        for pid in pid_file.read_text().split() if pid_file.exists() else ():
             try:
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
@@ -163,8 +164,8 @@ def test_killed_after_slurm_took_the_job_before_its_id_was_recorded(
         tmp_path: Path, restarted: list[Grid]) -> None:
     """sbatch has submitted (the wrapper saved Slurm's answer), the agent is
     still waiting for it: the restart adopts that Slurm job, submits no other."""
-    bins = tool_dir(tmp_path, '"$REAL" "$@" > $DIR/sbatch.out.part && '
-                              'mv $DIR/sbatch.out.part $DIR/sbatch.out\nexec sleep 600\n')
+    bins = tool_dir(tmp_path, '"$REAL" "$@" > $DIR/sbatch.out.$$ && '
+                              'mv $DIR/sbatch.out.$$ $DIR/sbatch.out\nexec sleep 600\n')
     agent = KilledAgent(tmp_path, bins, count=3)
     try:
         out = wait_for(lambda: (tmp_path / "sbatch.out").exists()

@@ -105,6 +105,7 @@ class SlurmConfig:
     bin_dir: str = ""
     timeout: float = 30.0
     array_limit: int = 1000
+    spare_sbatch: bool = True
     arch: str = "X86_64"
     opsys: str = "LINUX"
 
@@ -118,6 +119,7 @@ class SlurmConfig:
                    bin_dir=config.get("SLURM_BIN_DIR") or "",
                    timeout=config.get_float("SLURM_TIMEOUT"),
                    array_limit=max(1, config.get_int("SLURM_ARRAY_LIMIT")),
+                   spare_sbatch=config.get_bool("SLURM_SPARE_SBATCH", True),
                    arch=config.get("ARCH") or "X86_64", opsys=config.get("OPSYS") or "LINUX")
 
 
@@ -244,7 +246,8 @@ class SlurmBackend:
     def __init__(self, sink: AgentSink, config: SlurmConfig | None = None,
                  cli: SlurmCli | None = None) -> None:
         self.config = config or SlurmConfig()
-        self.cli = cli or SlurmCli(self.config.bin_dir, self.config.timeout)
+        self.cli = cli or SlurmCli(self.config.bin_dir, self.config.timeout,
+                                   spare_sbatch=self.config.spare_sbatch)
         self._sink = sink
         self._lock = threading.Lock()
         self._jobs: dict[str, _Tracked] = {}
@@ -711,11 +714,12 @@ class SlurmBackend:
         self._thread.start()
 
     def stop(self, mode: str = "graceful") -> None:
-        """Stop polling.  Jobs keep running: they are Slurm's."""
+        """Stop polling and the spare ``sbatch``.  Jobs keep running: they are Slurm's."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout + 5)
         self._thread = None
+        self.cli.close()
 
     def reconfig(self, config: Config) -> None:
         fresh = SlurmConfig.from_config(config)
@@ -759,8 +763,10 @@ class SlurmBackend:
         Raises SlurmError (after reporting it) when Slurm does not answer.
         """
         started = time.monotonic()
+        with self._lock:
+            wanted = set(self._by_slurm)
         try:
-            rows = self.cli.jobs()
+            rows = self.cli.jobs(wanted)
             if started - self._nodes_at >= self.config.node_interval or not self.nodes.names():
                 self.nodes.refresh(self.cli.nodes())
                 self._nodes_at = started
@@ -769,6 +775,7 @@ class SlurmBackend:
             raise
         self._set_status("up")
         self.polls += 1
+        self.cli.keep_spare()
         if self._schedd is not None:
             if self._interrupted:
                 self._reconcile()
