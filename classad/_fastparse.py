@@ -31,7 +31,7 @@ from typing import Any
 from ._ast import AttrRef, BinaryOp, Conditional, Elvis, ListExpr, Node, Paren, Subscript, UnaryOp
 from ._lexer import Tok
 
-__all__ = ["fast_parse", "shared_ref", "shared_select"]
+__all__ = ["END", "descend", "fast_parse", "shared_ref", "shared_select"]
 
 
 class _Decline(Exception):
@@ -40,7 +40,9 @@ class _Decline(Exception):
 
 #: Appended to a copy of the token list so that no lookahead needs a bounds
 #: check: its kind continues nothing.
-_END: list[Tok] = [("$END", None, -1, -1)]
+END: Tok = ("$END", None, -1, -1)
+_END: list[Tok] = [END]
+_LBRACK, _SEMI, _RBRACK = ("LBRACK", "[", -1, -1), ("SEMI", ";", -1, -1), ("RBRACK", "]", -1, -1)
 
 #: Nesting (parentheses, lists, records, calls, subscripts, prefix operators,
 #: conditionals) the descent follows before it declines: up to four Python
@@ -104,7 +106,18 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
     *build_call* and *build_record* are the reference parser's node builders,
     called with the children the grammar rule would give them.
     """
-    toks = toks + _END
+    return descend(toks + _END, precedence, build_call, build_record)
+
+
+def descend(toks: list[Tok], precedence: dict[str, int],
+             build_call: Callable[[list[Any]], Node],
+             build_record: Callable[[list[Any]], Node]) -> Node | None:
+    """:func:`fast_parse` over *toks* that already end with :data:`END`.
+
+    Only a token's kind and value (``tok[0]``, ``tok[1]``) are read, so the
+    ``(kind, value)`` tokens of :func:`quick_parse` serve as well as the
+    lexer's.
+    """
     pos = 0
     depth = 0
     refs = _REFS
@@ -149,16 +162,19 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             right = toks[pos + 1]
             after = toks[pos + 2]
             kind = after[0]
-            if (kind in closers or (kind in binary and precedence[after[1]] <= p)) \
-                    and (right[0] == "CONST" or right[0] == "NAME"):
-                pos += 2
-                if right[0] == "CONST":
+            if kind in closers or (kind in binary and precedence[after[1]] <= p):
+                kind = right[0]
+                if kind == "CONST" or kind == "SELECT":
+                    pos += 2
                     left = BinaryOp(op, left, right[1])
-                else:
+                    tok = after
+                    continue
+                if kind == "NAME":
+                    pos += 2
                     node = refs.get(right[1])
                     left = BinaryOp(op, left, node if node is not None else shared_ref(right[1]))
-                tok = after
-                continue
+                    tok = after
+                    continue
             pos += 1
             left = BinaryOp(op, left, chain(p))
             tok = toks[pos]
@@ -180,13 +196,20 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                 depth += 1
                 if depth > MAX_NESTING:
                     raise _Decline
-                node = build_call([tok, None, arguments("RPAR"), None])
+                # A position-free name token: a call the builder refuses
+                # (a time literal that does not fold) is declined anyway.
+                node = build_call([("NAME", tok[1], -1, -1), None, arguments("RPAR"), None])
                 depth -= 1
             else:
                 plain = tok[1]
                 node = refs.get(plain) or shared_ref(plain)
                 if kind in closers or kind in binary:
                     return node
+        elif kind == "SELECT":  # base.name as one word (quick_parse only)
+            node = tok[1]
+            kind = toks[pos][0]
+            if kind in closers or kind in binary:
+                return node
         elif kind == "CONST":
             node = tok[1]
         elif kind == "LPAR":
@@ -226,7 +249,7 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             depth += 1
             if depth > MAX_NESTING:
                 raise _Decline
-            node = build_record(record_items(tok))
+            node = build_record(record_items())
             depth -= 1
         else:
             raise _Decline
@@ -286,11 +309,13 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
             else:
                 raise _Decline
 
-    def record_items(open_tok: Tok) -> list[Any]:
+    def record_items() -> list[Any]:
         # What the grammar's record rule sees: '[', attrdefs as (name, expr)
-        # and ';' tokens in order, ']'.
+        # and ';' tokens in order, ']' (the punctuation as position-free
+        # 4-tuples: the builder tells attrdefs by their length, and any
+        # error it raises is declined, so no position is ever read).
         nonlocal pos
-        items: list[Any] = [open_tok]
+        items: list[Any] = [_LBRACK]
         while True:
             tok = toks[pos]
             kind = tok[0]
@@ -301,10 +326,10 @@ def fast_parse(toks: list[Tok], precedence: dict[str, int],
                 items.append((tok[1], expr()))
             elif kind == "SEMI":
                 pos += 1
-                items.append(tok)
+                items.append(_SEMI)
             elif kind == "RBRACK":
                 pos += 1
-                items.append(tok)
+                items.append(_RBRACK)
                 return items
             else:
                 raise _Decline

@@ -44,10 +44,11 @@ from ._ast import (
     UnaryOp,
 )
 from ._errors import ClassAdSyntaxError
-from ._fastparse import fast_parse
+from ._fastparse import descend, fast_parse
 from ._lexer import Tok, old_strings_to_new, tokenize
 from ._mode import _state as _mode_state
 from ._mode import is_strict
+from ._quicklex import quick_tokens
 from ._values import AbsTime, RelTime
 
 __all__ = [
@@ -418,6 +419,17 @@ def _tree_depth(node: Node) -> int:
 
 @lru_cache(maxsize=16384)
 def _parse_cached(text: str, strict: bool) -> Node:
+    # The fast path first: position-free words straight into the descent
+    # parser.  Whatever it leaves (every error among it) is tokenized and
+    # parsed again in full, so errors keep their positions and wording.
+    toks = quick_tokens(text)
+    if toks is not None:
+        node = descend(toks, PRECEDENCE, _BUILD.call, _BUILD.record)
+        # A word adds at most two levels (a select); only the depth check
+        # of parse_tokens is left out, so a tree that may be too deep goes
+        # the full way and meets it there.
+        if node is not None and (2 * len(toks) <= MAX_DEPTH or _tree_depth(node) <= MAX_DEPTH):
+            return node
     return parse_tokens(tokenize(text, strict), text)
 
 
