@@ -26,6 +26,8 @@ from proton import Data, Described, symbol, ulong
 
 from qmf_agent.protocol._wire import enc_str, put_value
 
+from ._shapes import decode_item, note_item, short_str, short_strs
+
 __all__ = ["encode_value", "decode_value", "encode_message", "decode_message", "MessageParts"]
 
 _B = struct.Struct(">B").pack
@@ -114,30 +116,15 @@ def encode_value(value: Any) -> bytes:
 # ------------------------------------------------------------------ decoding
 
 
-# Decoding caches.  Keys and short strings repeat in every object of a
-# query answer ("_values", "_object_id", owners, agent names): one str per
-# distinct spelling instead of one decode and one allocation per use.  Small
-# maps whose bytes repeat (the ``_schema_id`` of every object) are decoded
-# once; a hit returns a fresh copy, never the cached (mutable) dict.  Both
-# caches are bounded: when full they start over, so junk cannot grow them.
-_short_strs: dict[bytes, str] = {}
-_SHORT_STRS_LIMIT = 16384
+# Decoding caches.  Strings: ``short_str`` (in ._shapes, shared with the
+# shape decoder).  Small maps whose bytes repeat (the ``_schema_id`` of every
+# object) are decoded once; a hit returns a fresh copy, never the cached
+# (mutable) dict.  Bounded: when full it starts over, so junk cannot grow it.
 _flat_maps: dict[bytes, dict[Any, Any]] = {}
 _FLAT_MAP_MAX = 160  # encoded bytes
 _FLAT_MAPS_LIMIT = 1024
 _seen_maps: dict[bytes, None] = {}
 _SCALARS = (str, int, float, bool, bytes, type(None))
-
-
-def _short_str(raw: bytes) -> str:
-    """The str of UTF-8 *raw*, shared with earlier decodes of the same bytes."""
-    text = _short_strs.get(raw)
-    if text is None:
-        text = raw.decode()
-        if len(_short_strs) >= _SHORT_STRS_LIMIT:
-            _short_strs.clear()
-        _short_strs[raw] = text
-    return text
 
 
 def _map(buf: bytes, pos: int, count: int, end: int) -> dict[Any, Any]:
@@ -158,7 +145,7 @@ def _map(buf: bytes, pos: int, count: int, end: int) -> dict[Any, Any]:
                 _seen_maps.clear()
             _seen_maps[raw] = None
             small = False
-    strs = _short_strs
+    strs = short_strs
     out: dict[Any, Any] = {}
     flat = True
     for _ in range(count >> 1):
@@ -167,7 +154,7 @@ def _map(buf: bytes, pos: int, count: int, end: int) -> dict[Any, Any]:
             piece = buf[pos + 2 : stop]
             key = strs.get(piece)
             if key is None:
-                key = _short_str(piece)
+                key = short_str(piece)
             pos = stop
         else:
             key, pos = _value(buf, pos)
@@ -235,12 +222,16 @@ def _value(buf: bytes, pos: int) -> tuple[Any, int]:
         append = items.append
         for _ in range(count):
             c = buf[pos]
-            if c == 0xD1:  # a query answer: a list of maps
+            if c == 0xD1:  # a query answer: a list of maps, most of one shape
                 size, inner = _u_II(buf, pos + 1)
                 end = pos + 5 + size
                 if end > stop:
                     raise ValueError(f"a map at byte {pos} runs past its enclosing list")
-                append(_map(buf, pos + 9, inner, end))
+                item = decode_item(buf, pos, end, size, inner)
+                if item is None:
+                    item = _map(buf, pos + 9, inner, end)
+                    note_item(buf, pos, end, size, inner)
+                append(item)
                 pos = end
             elif c == 0xA1:
                 end = pos + 2 + buf[pos + 1]

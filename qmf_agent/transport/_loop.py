@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+PACE_BACKLOG = 1  # calls a paced producer may have waiting (see Loop.call_paced)
+PACE_TIMEOUT = 0.5  # seconds it waits at most per call
+
 
 def guarded(method: Callable[..., None]) -> Callable[..., None]:
     """Log, instead of raising, what an event handler method raises.
@@ -107,6 +110,11 @@ class Loop:
         self.container.selectable(self._wakeup)  # type: ignore[arg-type]  # duck-typed, as proton is
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._lock = threading.Lock()
+        # Paced callers wait here while the container thread is behind
+        # (see call_soon); _backlog counts calls queued and not yet run.
+        self._caught_up = threading.Condition(self._lock)
+        self._backlog = 0
+        self._pacing = 0
         self._closed = False
         # _run closes the wake-up pipe when the container has ended; this
         # lock keeps a wake-up from writing to a closed (or, worse, reused)
@@ -137,13 +145,48 @@ class Loop:
             fn(*args)
             return
         with self._lock:
-            if self._closed:
-                raise LoopClosed(f"{self._thread.name} is stopped")
-            # Only the call that finds the queue empty wakes the container:
-            # the drain it causes runs until it finds the queue empty (under
-            # this lock), so it also runs every call queued meanwhile.
-            idle = not self._calls
-            self._calls.append(functools.partial(fn, *args))
+            self._queue(functools.partial(fn, *args))
+
+    def call_paced(self, fn: Callable[..., Any], *args: Any) -> None:
+        """:meth:`call_soon` for a thread that produces many calls in a row
+        (an agent streaming a big answer): it then waits, at most
+        ``PACE_TIMEOUT`` seconds, while more than ``PACE_BACKLOG`` of its
+        calls wait for the container thread.
+
+        Why: a CPU-bound producer keeps the GIL until the interpreter forces
+        a switch (every 5 ms), and the container thread needs the GIL back
+        after every system call it makes (the pipe, ``select``, each socket
+        write).  Unpaced, a 100,000-object answer was encoded whole before
+        its first batch reached the socket, so the console decoded nothing
+        while the agent worked.  Waiting on a condition hands the GIL over
+        at once, and the console decodes batch n while the agent encodes
+        batch n + 1.  The wait is bounded, so a container thread that is
+        stuck cannot stall the producer for long.
+        """
+        if self.in_loop():
+            fn(*args)
+            return
+        with self._lock:
+            self._queue(functools.partial(fn, *args))
+            if self._backlog > PACE_BACKLOG:
+                self._pacing += 1
+                try:
+                    self._caught_up.wait_for(
+                        lambda: self._backlog <= PACE_BACKLOG or self._closed, PACE_TIMEOUT
+                    )
+                finally:
+                    self._pacing -= 1
+
+    def _queue(self, call: Callable[[], None]) -> None:
+        """Append *call* and wake the container if it is idle (under _lock)."""
+        if self._closed:
+            raise LoopClosed(f"{self._thread.name} is stopped")
+        # Only the call that finds the queue empty wakes the container: the
+        # drain it causes runs until it finds the queue empty (under this
+        # lock), so it also runs every call queued meanwhile.
+        idle = not self._calls
+        self._calls.append(call)
+        self._backlog += 1
         if idle:
             self._wake()
 
@@ -188,6 +231,8 @@ class Loop:
                 return
             self._closed = True
             self._calls.append(self._shutdown)
+            self._backlog += 1
+            self._caught_up.notify_all()
         self._wake()
         if not self.in_loop() and self._thread.ident is not None:  # started
             self._thread.join(timeout)
@@ -199,8 +244,13 @@ class Loop:
         self.container.stop()
 
     def _drain(self) -> None:
+        fn: Callable[[], None] | None = None
         while True:
             with self._lock:
+                if fn is not None:
+                    self._backlog -= 1
+                    if self._pacing:
+                        self._caught_up.notify_all()
                 if not self._calls:
                     return
                 fn = self._calls.popleft()
@@ -217,6 +267,7 @@ class Loop:
         finally:
             with self._lock:
                 self._closed = True
+                self._caught_up.notify_all()
             with self._wake_lock:
                 self._pipe_closed = True
                 for fd in self._wakeup.pipe:

@@ -206,6 +206,7 @@ class Peer(Handler):
         data: bytes | Message,
         logical: bool = False,
         on_refused: Refused | None = None,
+        paced: bool = False,
     ) -> None:
         """Send *data* along *route* (thread-safe, never blocks).
 
@@ -214,10 +215,15 @@ class Peer(Handler):
         the standard profile's terms and is spelled for the peer's profile
         when the message actually goes out.  With *on_refused* (and a peer
         made with ``confirm=True``) ``on_refused(reason)`` runs on the
-        container thread if the peer rejects the message.  Raises
-        :class:`LoopClosed` after :meth:`stop`.
+        container thread if the peer rejects the message.  *paced* is for a
+        thread streaming many messages (an agent's big answer): it waits
+        while the container thread is behind (:meth:`Loop.call_paced`).
+        Raises :class:`LoopClosed` after :meth:`stop`.
         """
-        self._loop.call_soon(self._send, route, data, logical, on_refused)
+        if paced:
+            self._loop.call_paced(self._send, route, data, logical, on_refused)
+        else:
+            self._loop.call_soon(self._send, route, data, logical, on_refused)
 
     def add_receiver(self, spec: ReceiverSpec) -> int:
         """Keep a receiver for *spec* attached (now and after reconnects)."""

@@ -91,13 +91,14 @@ class BrokerLink:
 
         Encoded here with the logical address; the link spells the route
         for the broker's profile when it goes out (the profile may not be
-        known yet: messages wait while the link is down).
+        known yet: messages wait while the link is down).  Paced like the
+        listener's (:meth:`Loop.call_paced`): a big answer streams.
         """
         route = Route(message.address, message.subject)
         data = message if self._peer.addressing is None else (  # unknown: encode later
             encode(message, wrap_lists=self._peer.wrap_lists)
         )
         try:
-            self._peer.send(route, data, logical=True)
+            self._peer.send(route, data, logical=True, paced=True)
         except LoopClosed:  # an agent's late answer after stop(): nowhere to go
             log.debug("broker link stopped: dropped %s", message.opcode)

@@ -184,11 +184,14 @@ class DirectListener(Handler):
     def send(self, message: Message) -> None:
         """Route a message of an agent served here (thread-safe).
 
-        Encoded on the calling thread; routed on the listener thread.
+        Encoded on the calling thread; routed on the listener thread,
+        which a thread streaming a big answer waits for when it is behind
+        (:meth:`Loop.call_paced`), so batches reach the socket while the
+        next ones are encoded.
         """
         data = encode(message)
         try:
-            self._loop.call_soon(self._route_local, message.address, message.subject, data)
+            self._loop.call_paced(self._route_local, message.address, message.subject, data)
         except LoopClosed:  # an agent's late answer after stop(): nowhere to go
             log.debug("listener stopped: dropped %s", message.opcode)
 

@@ -148,6 +148,72 @@ def test_calls_queued_from_many_threads_all_run_in_order_per_thread() -> None:
         loop.stop()
 
 
+def test_a_paced_producer_waits_while_the_container_thread_is_behind() -> None:
+    """call_paced: the producer waits (so the container thread gets the GIL
+    and sends what it has) instead of queueing a whole answer ahead of it;
+    every call still runs, in order."""
+    from proton import Handler
+
+    loop = Loop(Handler(), "pace-test-loop")
+    loop.start()
+    gate = threading.Event()
+    seen: list[int] = []
+    try:
+        loop.call_soon(gate.wait, 10)  # the container thread is busy
+        producer = threading.Thread(target=lambda: [loop.call_paced(seen.append, i) for i in range(50)])
+        producer.start()
+        producer.join(0.3)
+        assert producer.is_alive()  # held back while the loop is behind
+        gate.set()
+        producer.join(10)
+        assert not producer.is_alive()
+        assert loop.call(lambda: list(seen)) == list(range(50))
+        assert loop.call(lambda: loop._backlog) == 1  # the books balance: only this call
+    finally:
+        gate.set()
+        loop.stop()
+
+
+def test_a_paced_producer_is_not_stalled_for_long_by_a_stuck_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from proton import Handler
+
+    from qmf_agent.transport import _loop
+
+    monkeypatch.setattr(_loop, "PACE_TIMEOUT", 0.05)
+    loop = Loop(Handler(), "pace-stuck-loop")
+    loop.start()
+    gate = threading.Event()
+    seen: list[int] = []
+    try:
+        loop.call_soon(gate.wait, 30)
+        producer = threading.Thread(target=lambda: [loop.call_paced(seen.append, i) for i in range(3)])
+        producer.start()
+        producer.join(10)  # each wait gives up after PACE_TIMEOUT: all three queued
+        assert not producer.is_alive() and seen == []
+        gate.set()
+        assert loop.call(lambda: list(seen)) == [0, 1, 2]
+    finally:
+        gate.set()
+        loop.stop()
+
+
+def test_paced_calls_on_the_loop_run_inline_and_a_stopped_loop_refuses() -> None:
+    from proton import Handler
+
+    from qmf_agent.transport._loop import LoopClosed
+
+    loop = Loop(Handler(), "pace-inline-loop")
+    loop.start()
+    seen: list[str] = []
+    loop.call(lambda: (loop.call_paced(seen.append, "inline"), seen.append("after")))
+    assert seen == ["inline", "after"]
+    loop.stop()
+    with pytest.raises(LoopClosed):
+        loop.call_paced(seen.append, "late")
+
+
 # ------------------------------------------------------ settlement modes
 
 
