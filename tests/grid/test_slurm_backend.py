@@ -612,3 +612,25 @@ def test_jobs_run_again_after_their_slurm_job_ended(grid: tuple[Grid, Sink, Path
     assert g.schedd.get_ad(held)["SlurmJobId"] != before
     done = wait_for(lambda: finished(g, held))
     assert done["ExitCode"] == 3 and done["NumJobStarts"] == 2
+
+
+def test_job_ends_come_from_the_completion_log_between_listings(tmp_path: Path) -> None:
+    """Listings a minute apart: a short job's run and exit code are recorded
+    from its completion record within seconds, with no listing more."""
+    g, sink = make_grid(tmp_path, "SLURM_POLL_INTERVAL = 60\n")
+    cli = CountingCli()
+    g.startd.cli = cli
+    g.start()
+    try:
+        wait_for(lambda: g.startd.polls >= 1)
+        [job_id] = submit(g, tmp_path, "-c 'exit 5'")
+        slurm_id = g.schedd.get_ad(job_id)["SlurmJobId"]
+        done = wait_for(lambda: finished(g, job_id), timeout=50)   # the next listing: 60 s
+        assert done["JobStatus"] == JobStatus.COMPLETED and done["ExitCode"] == 5
+        assert done["SlurmJobId"] == slurm_id
+        assert g.startd.polls == 1 and cli.calls["squeue"] == 1
+        moves = [(e["From"], e["To"]) for e in sink.named("JobStatusChanged", job_id)]
+        assert moves == [(1, 2), (2, 4)]
+    finally:
+        g.stop("fast")
+        g.close()

@@ -549,6 +549,16 @@ class JobCompLog:
         self._partial = ""
         self.positioned = False
 
+    def grew(self) -> bool:
+        """Has the log more than what was read (one stat: cheap enough to ask
+        ten times a second)?  False until the first :meth:`read` placed us."""
+        if not self.positioned:
+            return False
+        try:
+            return os.stat(self.path).st_size != self._offset
+        except OSError:
+            return False
+
     def read(self, wanted: Collection[str], since: float | None = None) -> dict[str, Completion]:
         """New records whose Slurm id is in *wanted*; on the first read, only
         records of jobs that ended after *since* (epoch seconds; None: all)."""
