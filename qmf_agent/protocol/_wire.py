@@ -27,7 +27,6 @@ _b = struct.Struct(">b").pack
 _I = struct.Struct(">I").pack
 _q = struct.Struct(">q").pack
 _Q = struct.Struct(">Q").pack
-_II = struct.Struct(">II").pack
 _d = struct.Struct(">d").pack
 _pack_size_into = struct.Struct(">I").pack_into
 _pack_header_into = struct.Struct(">II").pack_into
@@ -190,7 +189,7 @@ class ObjectTemplate:
     """
 
     __slots__ = ("agent_name", "epoch", "prefix", "schema_id", "names", "_keys",
-                 "_head", "_oid_head", "_oid_size", "_oid_body", "_tail")
+                 "_head", "_oid", "_oid_size", "_tail")
 
     def __init__(
         self,
@@ -212,13 +211,18 @@ class ObjectTemplate:
         # The _object_id map is _agent_name, _object_name, _agent_epoch:
         # everything but the object's name is fixed, so it is written as
         # head + name + body.
-        self._oid_head = enc_str("_object_id") + b"\xd1"
+        # One struct writes the key, the map's header (its size depends on
+        # the name), the fixed members before the name and the name's str8
+        # header; the rest up to _create_ts's value is one constant.
+        oid_head = enc_str("_object_id") + b"\xd1"
         name_key = enc_str("_agent_name") + enc_str(agent_name) + enc_str("_object_name")
-        self._oid_body = enc_str("_agent_epoch") + enc_int(epoch)
-        self._oid_size = (name_key, 4 + len(name_key) + len(self._oid_body))
+        oid_body = enc_str("_agent_epoch") + enc_int(epoch)
+        packer = struct.Struct(f">{len(oid_head)}sII{len(name_key)}sBB")
+        self._oid = (packer.pack, oid_head, name_key)
+        self._oid_size = 4 + len(name_key) + len(oid_body)
         sid = bytearray()
         put_value(sid, self.schema_id, {})
-        self._tail = enc_str("_schema_id") + bytes(sid) + enc_str("_create_ts")
+        self._tail = oid_body + enc_str("_schema_id") + bytes(sid) + enc_str("_create_ts")
 
     def encode(self, key: str, state: Any) -> WireObject:
         """The object map of *state* (an ``ObjectState``) as AMQP bytes."""
@@ -251,22 +255,24 @@ class ObjectTemplate:
         _pack_header_into(out, head - 8, len(out) - head + 4, 2 * len(values))
         raw = (self.prefix + key).encode("utf-8")
         n = len(raw)
-        object_name = (b"\xa1" + _B(n) if n < 256 else b"\xb1" + _I(n)) + raw
-        name_key, size = self._oid_size
-        out += self._oid_head
-        out += _II(size + len(object_name), 6)
-        out += name_key
-        out += object_name
-        out += self._oid_body
+        pack, oid_head, name_key = self._oid
+        if n < 256:
+            out += pack(oid_head, self._oid_size + 2 + n, 6, name_key, 0xA1, n)
+        else:
+            out += pack(oid_head, self._oid_size + 5 + n, 6, name_key, 0xB1, n >> 24)
+            out += _I(n)[1:]
+        out += raw
         out += self._tail
         create_ts, update_ts, delete_ts = state.create_ts, state.update_ts, state.delete_ts
-        if _LONG_MIN <= create_ts <= _LONG_MAX and _LONG_MIN <= update_ts <= _LONG_MAX:
-            out += _STAMPS(0x81, create_ts, _UPDATE_TS, 0x81, update_ts)
+        if (
+            _LONG_MIN <= create_ts <= _LONG_MAX
+            and _LONG_MIN <= update_ts <= _LONG_MAX
+            and -128 <= delete_ts <= 127
+        ):
+            out += _STAMPS(0x81, create_ts, _UPDATE_TS, 0x81, update_ts, _DELETE_TS, 0x55, delete_ts)
         else:
-            out += enc_int(create_ts) + _UPDATE_TS + enc_int(update_ts)
-        out += _DELETE_TS
-        small = _SMALL_INTS.get(delete_ts)
-        out += small if small is not None else enc_int(delete_ts)
+            out += enc_int(create_ts) + _UPDATE_TS + enc_int(update_ts) + _DELETE_TS
+            out += enc_int(delete_ts)
         members = 12
         subtypes = state.subtypes
         if subtypes:
@@ -324,6 +330,7 @@ class ObjectTemplate:
 
 
 _UPDATE_TS = enc_str("_update_ts")
-_STAMPS = struct.Struct(f">Bq{len(_UPDATE_TS)}sBq").pack  # create_ts, key, update_ts
 _DELETE_TS = enc_str("_delete_ts")
+# create_ts (long), "_update_ts", update_ts (long), "_delete_ts", delete_ts (byte)
+_STAMPS = struct.Struct(f">Bq{len(_UPDATE_TS)}sBq{len(_DELETE_TS)}sBb").pack
 _SUBTYPES = enc_str("_subtypes")

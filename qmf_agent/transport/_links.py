@@ -25,6 +25,7 @@ from proton import Delivery, Described, Handler, Link, Sender, Terminus, symbol
 from proton.reactor import Filter
 
 __all__ = [
+    "MAX_FRAME_SIZE",
     "CreditWindow",
     "Outbox",
     "Refused",
@@ -43,6 +44,13 @@ TOPIC_BINDING = symbol("apache.org:legacy-amqp-topic-binding:string")
 _FILTER_KEY = symbol("subject-filter")
 
 _tags = itertools.count()
+
+# The largest frame we accept (and so, on the other side, send).  proton's
+# default is 32 KiB: a 180 KB batch of a query answer then arrives as six
+# transfer frames, each an I/O event and a delivery event dispatched through
+# Python handlers on both sides.  1 MiB makes it one; small messages are
+# unaffected (a frame is never padded).
+MAX_FRAME_SIZE = 1 << 20
 
 Refused = Callable[[str], None]
 

@@ -42,7 +42,7 @@ from qmf_agent.protocol import (
 )
 
 from ._convert import decode, encode
-from ._links import CreditWindow, Outbox, Refused, outcome, subject_filter
+from ._links import MAX_FRAME_SIZE, CreditWindow, Outbox, Refused, outcome, subject_filter
 from ._loop import Loop, guarded
 from ._security import Security
 
@@ -282,6 +282,9 @@ class Peer(Handler):
         self._delay = min(self._max_backoff, self._delay * 2 if self._delay else 0.1)
         log.info("reconnecting to %s in %.1f s", self.url, self._delay)
         self._loop.container.schedule(self._delay, _Retry(self))
+
+    def on_connection_bound(self, event: Any) -> None:
+        event.transport.max_frame_size = MAX_FRAME_SIZE  # before our open frame goes out
 
     @guarded
     def on_connection_opened(self, event: Any) -> None:

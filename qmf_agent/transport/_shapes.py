@@ -155,7 +155,6 @@ def _learn(buf: bytes, pos: int, end: int) -> _Shape:
     expect = int.from_bytes(buf[pos:end], "big") & mask
     names = learner.names
     names["G"] = short_strs.get
-    names["S"] = short_str
     names["U"] = struct.Struct(">" + "".join(learner.fmt)).unpack_from
     fields = [f"a{i}" for i in range(learner.fields)]
     lines = ["def build(buf, pos):"]
@@ -247,12 +246,13 @@ class _Learner:
         if code in (0xA0, 0xA1, 0xA3):  # vbin8, str8, sym8
             n = buf[self.pos + 1]
             if code != 0xA0:
-                buf[self.pos + 2 : self.pos + 2 + n].decode()  # learn only from valid text
+                # The sample's text goes into the shared strings: what every
+                # object repeats (an agent's name, a schema id) is then found
+                # there; what varies (object names) is decoded, not cached.
+                short_str(buf[self.pos + 2 : self.pos + 2 + n])
             self.const(2)
             name = self.field(f"{n}s", n)
-            # str: "G(a) or S(a)" is the shared str, looked up without a call
-            # to short_str when known ("" is falsy: short_str returns it).
-            return name if code == 0xA0 else f"(G({name}) or S({name}))"
+            return name if code == 0xA0 else f"(G({name}) or {name}.decode())"
         if code in (0xC1, 0xD1):
             return self.map(self.pos, depth + 1)
         raise _NoShape(f"type 0x{code:02x}")

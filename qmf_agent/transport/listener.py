@@ -41,7 +41,7 @@ from qmf_agent.message import Message
 from qmf_agent.protocol import DIRECT_NODE, LOCATE_SUBJECT, TOPIC_NODE
 
 from ._convert import decode, encode
-from ._links import CreditWindow, Outbox, filter_pattern, subject_matches
+from ._links import MAX_FRAME_SIZE, CreditWindow, Outbox, filter_pattern, subject_matches
 from ._loop import Loop, LoopClosed, guarded
 from ._security import Security
 
@@ -207,6 +207,7 @@ class DirectListener(Handler):
     def on_connection_bound(self, event: Any) -> None:
         self.security.configure_server_transport(event.transport)
         event.transport.idle_timeout = _IDLE_TIMEOUT  # drop peers that silently vanished
+        event.transport.max_frame_size = MAX_FRAME_SIZE
 
     @guarded
     def on_connection_opening(self, event: Any) -> None:

@@ -214,6 +214,21 @@ def test_paced_calls_on_the_loop_run_inline_and_a_stopped_loop_refuses() -> None
         loop.call_paced(seen.append, "late")
 
 
+@pytest.mark.parametrize("agent_on", ["direct"], indirect=True)
+def test_both_ends_take_frames_of_a_whole_answer_batch(agent_on: tuple[AgentServer, str]) -> None:
+    """A batch of a big answer (~180 KB) crosses as one transfer frame, not
+    six of proton's default 32 KiB: each frame is events on both sides."""
+    from qmf_agent.transport._links import MAX_FRAME_SIZE
+
+    server, _ = agent_on
+    with Client(server.url) as client:
+        ours, theirs = client._peer.loop.call(
+            lambda: (client._peer._conn.transport.max_frame_size,
+                     client._peer._conn.transport.remote_max_frame_size)
+        )
+    assert ours == theirs == MAX_FRAME_SIZE >= 256 * 1024
+
+
 # ------------------------------------------------------ settlement modes
 
 
