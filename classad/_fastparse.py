@@ -94,6 +94,9 @@ def shared_select(base: str, name: str) -> AttrRef:
 #: operator continues: what ends an operand in the commonest shapes.
 _CLOSERS = frozenset({"RPAR", "COMMA", "SEMI", "RBRACK", "RBRACE", "$END", "QMARK", "COLON"})
 _BINARY = frozenset({"BINOP", "ADDOP"})
+#: Token kinds that are a whole operand when a binary operator or a
+#: closer follows.
+_SIMPLE = frozenset({"CONST", "NAME", "SELECT"})
 
 
 def fast_parse(toks: list[Tok], precedence: dict[str, int],
@@ -124,9 +127,10 @@ def descend(toks: list[Tok], precedence: dict[str, int],
     selects = _SELECTS
     closers = _CLOSERS
     binary = _BINARY
+    simple = _SIMPLE
 
     def expr() -> Node:
-        cond = chain(0)
+        cond = chain(0, operand())
         if toks[pos][0] == "QMARK":
             return conditional(cond)
         return cond
@@ -146,11 +150,11 @@ def descend(toks: list[Tok], precedence: dict[str, int],
         depth -= 1
         return node
 
-    def chain(floor: int) -> Node:
-        # Operators binding tighter than *floor* are taken here; all are
-        # left-associative, so a right operand only takes tighter ones.
+    def chain(floor: int, left: Node) -> Node:
+        # The binary operators after the operand *left* that bind tighter
+        # than *floor*; all are left-associative, so a right operand only
+        # takes tighter ones.
         nonlocal pos
-        left = operand()
         tok = toks[pos]
         while tok[0] in binary:
             op = tok[1]
@@ -159,25 +163,29 @@ def descend(toks: list[Tok], precedence: dict[str, int],
                 break
             # The commonest right operand, a constant or plain name that
             # nothing after it can extend, needs no descent.
-            right = toks[pos + 1]
+            leaf = toks[pos + 1]
             after = toks[pos + 2]
             kind = after[0]
             if kind in closers or (kind in binary and precedence[after[1]] <= p):
-                kind = right[0]
+                kind = leaf[0]
                 if kind == "CONST" or kind == "SELECT":
                     pos += 2
-                    left = BinaryOp(op, left, right[1])
+                    left = BinaryOp(op, left, leaf[1])
                     tok = after
                     continue
                 if kind == "NAME":
                     pos += 2
-                    node = refs.get(right[1])
-                    left = BinaryOp(op, left, node if node is not None else shared_ref(right[1]))
+                    node = refs.get(leaf[1])
+                    left = BinaryOp(op, left, node if node is not None else shared_ref(leaf[1]))
                     tok = after
                     continue
             pos += 1
-            left = BinaryOp(op, left, chain(p))
+            right = operand()
             tok = toks[pos]
+            if tok[0] in binary and precedence[tok[1]] > p:
+                right = chain(p, right)
+                tok = toks[pos]
+            left = BinaryOp(op, left, right)
         return left
 
     def operand(prefix_allowed: bool = True) -> Node:
@@ -213,19 +221,30 @@ def descend(toks: list[Tok], precedence: dict[str, int],
         elif kind == "CONST":
             node = tok[1]
         elif kind == "LPAR":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise _Decline
-            inner = chain(0)
-            if toks[pos][0] != "RPAR":
-                if toks[pos][0] != "QMARK":
+            # The commonest parenthesised shape, ``(a op b)`` with plain
+            # operands, needs no descent (and no nesting count: no frame).
+            first = toks[pos]
+            second = toks[pos + 2]
+            if first[0] in simple and second[0] in simple and toks[pos + 1][0] in binary \
+                    and toks[pos + 3][0] == "RPAR":
+                left = first[1] if first[0] != "NAME" else refs.get(first[1]) or shared_ref(first[1])
+                right = second[1] if second[0] != "NAME" else refs.get(second[1]) or shared_ref(second[1])
+                node = Paren(BinaryOp(toks[pos + 1][1], left, right))
+                pos += 4
+            else:
+                depth += 1
+                if depth > MAX_NESTING:
                     raise _Decline
-                inner = conditional(inner)
+                inner = chain(0, operand())
                 if toks[pos][0] != "RPAR":
-                    raise _Decline
-            pos += 1
-            depth -= 1
-            node = Paren(inner)
+                    if toks[pos][0] != "QMARK":
+                        raise _Decline
+                    inner = conditional(inner)
+                    if toks[pos][0] != "RPAR":
+                        raise _Decline
+                pos += 1
+                depth -= 1
+                node = Paren(inner)
         elif (kind == "ADDOP" or kind == "NOTOP") and prefix_allowed:
             depth += 1
             if depth > MAX_NESTING:

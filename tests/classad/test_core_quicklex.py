@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from props_strategies import expressions
 from test_core_parser_fast import _corpus_texts
+from test_core_parser_fast import _disagreement as tokens_disagreement
 
 from classad import ClassAdSyntaxError, _quicklex
 from classad._ast import AttrRef, Literal
@@ -206,3 +207,16 @@ def test_word_table_stays_bounded() -> None:
         assert repr(_quick(text)) == f'<BinaryOp n_{i} + TARGET.t_{i} + "s{i}">'
     assert len(_quicklex._WORDS) <= limit
     assert repr(_quick("a is b")) == "<BinaryOp a is b>"  # the static part survives a reset
+
+
+@pytest.mark.parametrize("text", [
+    # the (a op b) shortcut of the descent parser, and its near misses
+    '(TARGET.Arch == "X86_64") && (TARGET.Disk >= RequestDisk)',
+    "(a == 1).x", "(a == 1)[0]", "(a == 1) ?: b", "(a + b) * c", "-(a - 1)", "!(x && y)",
+    "(a.b == \"x\") && (c >= d) || (e < 1)", "(f(1) == 2)", "(a == b == c)", "(a == -1)",
+    "(a - 1 * 2)", "((a == 1))", "(a == 1 ? b : c)", "x[(a + 1)]", "{(a == 1), (b)}",
+    "(a ==", "(a == 1", "(a == 1]", "(a == )", "(== 1)",
+])
+def test_parenthesised_shortcut_matches_the_reference(text: str) -> None:
+    assert _disagreement(text) is None
+    assert tokens_disagreement(tokenize(text)) is None
