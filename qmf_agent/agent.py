@@ -218,7 +218,11 @@ class Agent:
     :param policy: who may call, limits, audit (:mod:`qmf_agent.security`).
     :param addressing: where answers and indications go; the transport
         may also set the ``addressing`` attribute before the first tick.
-    :param batch_size: objects per message of a multi-message answer.
+    :param batch_size: at most this many objects per message of a
+        multi-message answer (measured: a 100,000-object query costs both
+        sides less CPU in 50 messages of 2,000 than in 200 of 500).
+    :param answer_bytes: a query answer's message also ends once its
+        pre-encoded objects reach this many bytes (big objects, fewer each).
     :param workers: threads serving queries and methods (0: the caller's).
     :param max_request_bytes: requests with a larger body are refused.
     :param max_subscriptions: more concurrent subscriptions are refused.
@@ -236,7 +240,8 @@ class Agent:
         data_interval: float = 5.0,
         admins: Iterable[str] = (),
         addressing: Addressing | None = None,
-        batch_size: int = 500,
+        batch_size: int = 2000,
+        answer_bytes: int = 768 * 1024,
         workers: int = 4,
         max_request_bytes: int = 4 * 1024 * 1024,
         max_subscriptions: int = 1000,
@@ -247,6 +252,8 @@ class Agent:
             raise ValueError("heartbeat_interval must be positive")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if answer_bytes < 1:
+            raise ValueError("answer_bytes must be at least 1")
         self.name = name
         self.schema = schema
         self.send = send
@@ -256,6 +263,7 @@ class Agent:
         self.policy = policy or AccessPolicy(admins=admins)
         self.addressing: Addressing = addressing or StandardAddressing()
         self.batch_size = batch_size
+        self.answer_bytes = answer_bytes
         self.max_request_bytes = max_request_bytes
         self.max_subscriptions = max_subscriptions
         self.vendor, self.product, self.instance = split_agent_name(name)
@@ -674,6 +682,7 @@ class Agent:
             agent_name=self.name,
             correlation_id=message.correlation_id,
             batch_size=self.batch_size,
+            batch_bytes=self.answer_bytes,
         ):
             yield self.addressing.to_reply(reply_to).apply(out)
 

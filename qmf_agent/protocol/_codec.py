@@ -654,27 +654,56 @@ def encode_batches(
     agent_name: str,
     correlation_id: Any = None,
     batch_size: int = 500,
+    batch_bytes: int | None = None,
     indication: bool = False,
 ) -> Iterator[Message]:
     """A query response (or data indication) split into messages of at most
     *batch_size* items, ``partial`` on all but the last; at least one message
     even when *items* is empty, so the requester always gets a final answer.
+
+    With *batch_bytes*, a message also ends once its pre-encoded items
+    (:class:`WireObject`) reach that many bytes: few big messages cost less
+    per object on both sides than many small ones, and the bound keeps
+    messages of big objects from growing with them.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if batch_bytes is not None and batch_bytes < 1:
+        raise ValueError(f"batch_bytes must be at least 1, got {batch_bytes}")
     kind = DataIndication if indication else QueryResponse
-    source = iter(items)
-    chunk = list(islice(source, batch_size))
+    chunks = _chunks(items, batch_size, batch_bytes)
+    chunk = next(chunks, [])
     while True:
         # One batch of lookahead: only the next batch says whether this
         # one is the last.  An iterator of items is consumed lazily, so
         # the first batch leaves before the last object is read.
-        following = list(islice(source, batch_size))
+        following = next(chunks, None)
         yield encode(
-            kind(content, chunk, bool(following)),
+            kind(content, chunk, following is not None),
             agent_name=agent_name,
             correlation_id=correlation_id,
         )
-        if not following:
+        if following is None:
             return
         chunk = following
+
+
+def _chunks(items: Iterable[Any], batch_size: int, batch_bytes: int | None) -> Iterator[list[Any]]:
+    """*items* in lists of at most *batch_size* (and *batch_bytes*, see
+    :func:`encode_batches`), read lazily."""
+    source = iter(items)
+    if batch_bytes is None:
+        while counted := list(islice(source, batch_size)):
+            yield counted
+        return
+    chunk: list[Any] = []
+    size = 0
+    for item in source:
+        chunk.append(item)
+        if type(item) is WireObject:
+            size += len(item.wire)
+        if len(chunk) >= batch_size or size >= batch_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk

@@ -145,7 +145,9 @@ class Loop:
             fn(*args)
             return
         with self._lock:
-            self._queue(functools.partial(fn, *args))
+            idle = self._queue(functools.partial(fn, *args))
+        if idle:
+            self._wake()
 
     def call_paced(self, fn: Callable[..., Any], *args: Any) -> None:
         """:meth:`call_soon` for a thread that produces many calls in a row
@@ -167,7 +169,10 @@ class Loop:
             fn(*args)
             return
         with self._lock:
-            self._queue(functools.partial(fn, *args))
+            idle = self._queue(functools.partial(fn, *args))
+        if idle:
+            self._wake()
+        with self._lock:
             if self._backlog > PACE_BACKLOG:
                 self._pacing += 1
                 try:
@@ -177,18 +182,20 @@ class Loop:
                 finally:
                     self._pacing -= 1
 
-    def _queue(self, call: Callable[[], None]) -> None:
-        """Append *call* and wake the container if it is idle (under _lock)."""
+    def _queue(self, call: Callable[[], None]) -> bool:
+        """Append *call* (under _lock); True when the caller must wake the
+        container (outside the lock: the write may wait for the GIL).
+
+        Only the call that finds the queue empty wakes the container: the
+        drain it causes runs until it finds the queue empty (under this
+        lock), so it also runs every call queued meanwhile.
+        """
         if self._closed:
             raise LoopClosed(f"{self._thread.name} is stopped")
-        # Only the call that finds the queue empty wakes the container: the
-        # drain it causes runs until it finds the queue empty (under this
-        # lock), so it also runs every call queued meanwhile.
         idle = not self._calls
         self._calls.append(call)
         self._backlog += 1
-        if idle:
-            self._wake()
+        return idle
 
     def _wake(self) -> None:
         with self._wake_lock:

@@ -163,3 +163,38 @@ def test_batches_of_an_iterator_leave_before_it_is_exhausted() -> None:
     assert p.PARTIAL_KEY not in rest[-1].properties
     (only,) = encode_batches(p.CONTENT_DATA, iter(()), agent_name=AGENT_NAME)
     assert only.body == [] and p.PARTIAL_KEY not in only.properties
+
+
+def test_pre_encoded_answers_are_batched_by_bytes_as_well_as_by_count(schema: Schema) -> None:
+    template = ObjectTemplate(AGENT_NAME, 0, "mrg.grid:job:", SCHEMA_ID, ("Owner",))
+    small = [template.encode(f"1.{i}", ObjectState(f"1.{i}", {"Owner": "u"}, 1, 1)) for i in range(10)]
+    big = [template.encode(f"2.{i}", ObjectState(f"2.{i}", {"Owner": "x" * 900}, 1, 1)) for i in range(5)]
+    size = len(small[0].wire)
+    # bytes reached after 3 small objects; the count cap (4) is never the limit
+    sent = list(encode_batches(p.CONTENT_DATA, small, agent_name=AGENT_NAME, batch_size=4,
+                               batch_bytes=3 * size))
+    assert [len(m.body) for m in sent] == [3, 3, 3, 1]
+    # the count still caps a batch of objects under the byte budget
+    sent = list(encode_batches(p.CONTENT_DATA, small, agent_name=AGENT_NAME, batch_size=4,
+                               batch_bytes=10**6))
+    assert [len(m.body) for m in sent] == [4, 4, 2]
+    # an object bigger than the budget travels alone; maps (not pre-encoded) count by number only
+    sent = list(encode_batches(p.CONTENT_DATA, big + [{"n": 1}] * 3, agent_name=AGENT_NAME,
+                               batch_size=100, batch_bytes=500))
+    assert [len(m.body) for m in sent] == [1, 1, 1, 1, 1, 3]
+    assert [p.PARTIAL_KEY in m.properties for m in sent] == [True] * 5 + [False]
+    assert p.decode_response([decode(encode(m)) for m in sent])[:5] == [o.value() for o in big]
+    with pytest.raises(ValueError, match="batch_bytes"):
+        list(encode_batches(p.CONTENT_DATA, small, agent_name=AGENT_NAME, batch_bytes=0))
+    with pytest.raises(ValueError, match="answer_bytes"):
+        Agent(AGENT_NAME, schema, lambda m: None, answer_bytes=0)
+    agent = Agent(AGENT_NAME, schema, sent.append, workers=0, batch_size=50, answer_bytes=2 * size)
+    agent.bind("job", jobs := ToyJobs())
+    for i in range(5):
+        jobs.add(f"3.{i}", Owner="u")
+    sent.clear()
+    request = p.query_request("OBJECT", class_name="job", projection=["Owner"])
+    request.reply_to, request.correlation_id = "r", "c"
+    agent.handle(request)
+    assert [len(m.body) for m in sent] == [2, 2, 1]
+    agent.close()
