@@ -14,6 +14,12 @@ their positions and their messages come from one place.  Record and
 function-call nodes are built by the same :class:`classad._parser._Build`
 methods the LALR parser uses (duplicate attributes, time-literal folding).
 
+Tokens are read as ``(kind, value, ...)``: the lexer's positioned tokens
+and :mod:`classad._quicklex`'s position-free ones alike, the latter with one
+kind more, ``SELECT`` (``base.name`` as one word whose value is the shared
+node).  Two shortcuts cover the commonest shapes of job expressions without
+a call: a right operand that is one leaf, and ``(leaf op leaf)``.
+
 Shared leaves: a plain attribute reference (``RequestMemory``) and a select
 from one (``TARGET.Memory``) are taken from a bounded table instead of being
 built again for every expression.  Nodes are immutable and their compiled

@@ -6,7 +6,10 @@ several ClassAd rules are contextual anyway (a ``-`` glued to a digit lexes
 into the number unless it follows an operand; adjacent string literals
 concatenate; keywords are case-insensitive while quoted names never are
 keywords).  :func:`tokenize` produces a list of :class:`Tok` for the parsers of
-:mod:`classad._fastparse` and :mod:`classad._parser`.
+:mod:`classad._fastparse` and :mod:`classad._parser`.  It is the full path:
+a single expression is first tried by :mod:`classad._quicklex`, which
+leaves out positions; texts that path declines (every error among them)
+come here, so every error position comes from this module.
 
 Tokens are ``(type, value, start, end)`` tuples.  Constants come out
 already converted: a ``CONST`` token's value is a :class:`classad._ast.Literal`

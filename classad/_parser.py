@@ -1,8 +1,11 @@
 """Parsing ClassAd text into AST nodes.
 
-Tokens come from :mod:`classad._lexer`.  The production parser is the
-descent parser of :mod:`classad._fastparse`; whatever it declines (every
-syntax error among them) goes to the reference parser here: one
+A text is first tried on the fast path: the position-free words of
+:mod:`classad._quicklex` straight into the descent parser of
+:mod:`classad._fastparse`.  Whatever that path leaves (a word outside its
+subset, every syntax error) is tokenized in full by :mod:`classad._lexer`
+and parsed again, by the descent parser and, if it declines, by the
+reference parser here, so errors keep their one wording and position: one
 module-level lark LALR parser built from ``classad.lark`` (package data),
 whose table :func:`_drive` runs with the transformer building AST nodes
 during the parse, so no parse tree ever exists.  A bounded LRU cache keyed

@@ -11,6 +11,7 @@ texts, where the two word splitters and the sign rule could part ways).
 
 from __future__ import annotations
 
+import gc
 import random
 from typing import Any
 
@@ -220,3 +221,20 @@ def test_word_table_stays_bounded() -> None:
 def test_parenthesised_shortcut_matches_the_reference(text: str) -> None:
     assert _disagreement(text) is None
     assert tokens_disagreement(tokenize(text)) is None
+
+
+def test_declined_words_leave_no_garbage_for_the_collector() -> None:
+    """A word outside the subset ends the fast path by an exception; like
+    the rest of a parse, that must free everything by reference counting."""
+    texts = [f'x /* c */ + {i} + "a" "b{i}"' for i in range(50)] + [f"y{i} - -{i}.5 + 'q'" for i in range(50)]
+    gc.collect()
+    gc.disable()
+    try:
+        for text in texts:
+            parse_expression(text)
+        for text in (f"0{i} + z" for i in range(1, 50)):
+            with pytest.raises(ClassAdSyntaxError):
+                parse_expression(text)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
