@@ -634,3 +634,33 @@ def test_job_ends_come_from_the_completion_log_between_listings(tmp_path: Path) 
     finally:
         g.stop("fast")
         g.close()
+
+
+def _sbatch_children() -> list[int]:
+    """Our own child processes that are sbatch (the spare, waiting)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, _, rest = text.partition(") ")
+        if comm.endswith("(sbatch") and int(rest.split()[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_one_spare_sbatch_waits_and_stopping_ends_it(tmp_path: Path) -> None:
+    g, _ = make_grid(tmp_path)
+    g.start()
+    try:
+        wait_for(lambda: len(_sbatch_children()) == 1, timeout=30, step=0.5)   # started by the poller
+        ids = [submit(g, tmp_path, "-c 'exit 0'")[0] for _ in range(5)]
+        assert len({g.schedd.get_ad(j)["SlurmJobId"] for j in ids}) == 5
+        wait_for(lambda: len(_sbatch_children()) == 1, timeout=30)   # one, not one per Submit
+        for job_id in ids:
+            assert wait_for(lambda j=job_id: finished(g, j))["ExitCode"] == 0
+    finally:
+        g.stop("fast")
+        g.close()
+    assert _sbatch_children() == []

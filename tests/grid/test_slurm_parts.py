@@ -279,9 +279,12 @@ def test_spare_sbatch_takes_the_next_script_with_its_options_as_directives(
     script = "#!/bin/sh\n# body\nexec /bin/true\n"
     options = ["--hold", "--job-name=qmf-t-1.0", "--array=0-2", "--nice=-3", "--chdir=/"]
     try:
-        first = cli.sbatch(script, options)      # no spare yet: options on the command line
+        first = cli.sbatch(script, options)      # not kept yet: options on the command line
         assert (tmp_path / f"args.{first}").read_text() == "--parsable " + " ".join(options) + "\n"
         assert (tmp_path / f"script.{first}").read_text() == script
+        time.sleep(0.2)
+        assert _waiting(tmp_path) == []          # and no spare started
+        cli.keep_spare()
         _wait(lambda: len(_waiting(tmp_path)) == 1)
         [spare] = _waiting(tmp_path)
         assert (tmp_path / f"args.{spare}").read_text() == "--parsable\n"

@@ -153,6 +153,9 @@ class _Spares:
     The replacement starts on a thread of its own: starting a process from
     the agent took 2.5 ms here, which would otherwise sit between handing
     the script over and the schedd's commit, on every Submit's path.
+    Spares are kept only between :meth:`SlurmCli.keep_spare` (the backend's
+    poller runs) and :meth:`close` (it stopped): a backend that is never
+    started submits with fresh processes and leaves none behind.
     """
 
     #: seconds a spare may wait before it is replaced by a fresh one
@@ -163,7 +166,7 @@ class _Spares:
         self._lock = threading.Lock()
         self._spare: SpareSbatch | None = None
         self._spawning = False
-        self._closed = False
+        self._closed = True          # until keep_spare: the backend is running
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
 
