@@ -240,6 +240,8 @@ DEFAULTS: dict[str, Param] = {
         Param("SLURM_BIN_DIR", "", "str", "where sbatch, squeue... are (empty: PATH)"),
         Param("SLURM_TIMEOUT", "30", "float", "seconds a Slurm command may take"),
         Param("SLURM_ARRAY_LIMIT", "1000", "int", "most procs of one cluster per sbatch array"),
+        Param("SLURM_SPARE_SBATCH", "true", "bool",
+              "keep one sbatch started ahead of the next Submit (docs/slurm.md)"),
         # collector
         Param("CLASSAD_LIFETIME", "900", "int",
               "seconds an advertised ad lives without an update"),
