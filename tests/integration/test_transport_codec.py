@@ -188,3 +188,42 @@ def test_repeated_small_maps_decode_to_fresh_maps() -> None:
     got = decode_value(nested)
     got[0]["m"]["inner"].append(2)
     assert got[1]["m"]["inner"] == [1] and decode_value(nested)[2] == {"m": {"inner": [1]}}
+
+
+def _big_answer() -> bytes:
+    return encode(Message(body=[{"_values": {"ClusterId": i, "Owner": f"u{i}"}} for i in range(4000)]))
+
+
+def test_large_message_decodes_with_the_collector_paused_then_restored() -> None:
+    import gc
+
+    raw = _big_answer()
+    assert len(raw) >= 64 * 1024, "the message must be big enough to pause the collector"
+    seen = []
+    gc.callbacks.append(lambda phase, info: seen.append(phase))
+    try:
+        body = decode(raw).body
+    finally:
+        gc.callbacks.pop()
+    assert body[3999] == {"_values": {"ClusterId": 3999, "Owner": "u3999"}}
+    assert seen == []  # 4,000 maps decoded without one collection
+    assert gc.isenabled()
+
+
+def test_large_message_decode_leaves_a_disabled_collector_disabled() -> None:
+    import gc
+
+    gc.disable()
+    try:
+        assert decode(_big_answer()).body[0] == {"_values": {"ClusterId": 0, "Owner": "u0"}}
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_large_truncated_message_still_restores_the_collector() -> None:
+    import gc
+
+    with pytest.raises(ValueError):
+        decode(_big_answer()[:-10])
+    assert gc.isenabled()
