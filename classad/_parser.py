@@ -420,8 +420,7 @@ def _tree_depth(node: Node) -> int:
     return deepest
 
 
-@lru_cache(maxsize=16384)
-def _parse_cached(text: str, strict: bool) -> Node:
+def _parse_text(text: str, strict: bool) -> Node:
     # The fast path first: position-free words straight into the descent
     # parser.  Whatever it leaves (every error among it) is tokenized and
     # parsed again in full, so errors keep their positions and wording.
@@ -436,6 +435,18 @@ def _parse_cached(text: str, strict: bool) -> Node:
     return parse_tokens(tokenize(text, strict), text)
 
 
+# One cache per integer mode, keyed by the text alone: a one-argument key
+# is the string itself, where two arguments cost a key tuple per entry.
+@lru_cache(maxsize=16384)
+def _parse_lenient(text: str) -> Node:
+    return _parse_text(text, False)
+
+
+@lru_cache(maxsize=16384)
+def _parse_strict(text: str) -> Node:
+    return _parse_text(text, True)
+
+
 def parse_expression(text: str, *, old: bool = False) -> Node:
     """Parse one ClassAd expression (new syntax unless *old*, whose string
     literals are rewritten first, see :func:`old_strings_to_new`).
@@ -448,7 +459,7 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
     try:
         if old:
             text = old_strings_to_new(text)
-        return _parse_cached(text, _mode_state["strict"])
+        return (_parse_strict if _mode_state["strict"] else _parse_lenient)(text)
     except ClassAdSyntaxError:
         raise
     except RecursionError:
@@ -502,7 +513,7 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
     text = old_strings_to_new(text)
     try:
         if ";" not in text:  # the usual case: whole text, through the cache
-            return name, _parse_cached(text.strip(), is_strict())
+            return name, (_parse_strict if is_strict() else _parse_lenient)(text.strip())
         toks = tokenize(text, is_strict())
         depth = 0
         for n, tok in enumerate(toks):
