@@ -104,9 +104,31 @@ from qmf_agent.protocol import (
 from qmf_agent.schema import Schema, SchemaClass
 from qmf_agent.security import AccessPolicy
 
-__all__ = ["Agent"]
+__all__ = ["Agent", "after_answer"]
 
 log = logging.getLogger(__name__)
+
+#: per serving thread: the work registered by :func:`after_answer` while
+#: the method call that thread serves runs (absent or None outside a call)
+_serving = threading.local()
+
+
+def after_answer(work: Callable[[], None]) -> bool:
+    """Run *work* once the answer of the method call this thread is serving
+    has been sent; False (and *work* not taken) outside a method call.
+
+    Why: what a method does after its result is settled but that its
+    caller does not wait for (a Submit's events, its audit line) need not
+    delay the answer.  The agent runs *work* right after sending the answer,
+    or right away if the call fails; the caller runs it itself when this
+    returns False (the scheduler called in process, e.g. by tests).
+    """
+    pending: list[Callable[[], None]] | None = getattr(_serving, "work", None)
+    if pending is None:
+        return False
+    pending.append(work)
+    return True
+
 
 _MAX_DEPTH = 64
 _MIN_INTERVAL_MS = 100
@@ -384,7 +406,7 @@ class Agent:
                 message, request, lambda: self._query_answer(message, reply_to, request)
             )
         elif isinstance(request, MethodRequest):
-            work = lambda: [self._reply(message, self._call(message, request))]  # noqa: E731
+            work = lambda: self._method(message, request)  # noqa: E731
         else:
             work = lambda: self._audited(  # noqa: E731
                 message, request, lambda: self._subscribe(message, reply_to, request)
@@ -688,7 +710,47 @@ class Agent:
 
     # -------------------------------------------------------------- methods
 
-    def _call(self, message: Message, request: MethodRequest) -> MethodResponse:
+    def _method(self, message: Message, request: MethodRequest) -> Iterator[Message]:
+        """Serve a method call: its answer, then its audit line and the
+        work the method left for after it (:func:`after_answer`).
+
+        Why after: the answer waits for nothing these add (the audit line
+        is a write, a stat and a flush of the audit file; a Submit's event
+        is encoded and handed to the transport), and ``_run`` sends each
+        answer as it is yielded, so the caller has it while they run.  A
+        failed call is audited before its error is answered (``_call``).
+        """
+        later: list[Callable[[], None]] = []
+        _serving.work = later
+        try:
+            response, audit = self._call(message, request)
+        except BaseException:
+            _serving.work = None
+            self._after(later)
+            raise
+        _serving.work = None
+        if audit is not None:
+            later.append(audit)
+        try:
+            yield self._reply(message, response)
+        finally:
+            self._after(later)
+
+    @staticmethod
+    def _after(work: list[Callable[[], None]]) -> None:
+        """Run the work registered by :func:`after_answer`, each despite
+        the others' failures (the answer is out: nobody to tell)."""
+        for fn in work:
+            try:
+                fn()
+            except Exception:
+                log.exception("work after an answer failed")
+
+    def _call(
+        self, message: Message, request: MethodRequest
+    ) -> tuple[MethodResponse, Callable[[], None] | None]:
+        """The answer to a method call, and the audit line to write once it
+        is sent (None for ``echo``, which is not audited)."""
         bound, key = self._resolve(request.object_id)
         method = bound.cls.method(request.method_name)
         if method is None:
@@ -700,7 +762,7 @@ class Agent:
         if method.name == "echo":
             if bound.binding.state(key) is None:
                 raise UnknownObject(f"no object {request.object_id.object_name!r} here")
-            return MethodResponse(args)
+            return MethodResponse(args), None
         request_id = message.properties.get(REQUEST_ID_KEY)
         caller = None
         action = f"{bound.cls.name}.{method.name}"
@@ -718,8 +780,8 @@ class Agent:
             who = caller or self.policy.identify(message)
             self.policy.audit(who, action, request.object_id.object_name, err)
             raise
-        self.policy.audit(caller, action, request.object_id.object_name)
-        return MethodResponse(dict(out))
+        name = request.object_id.object_name
+        return MethodResponse(dict(out)), lambda: self.policy.audit(caller, action, name)
 
     # -------------------------------------------------------- subscriptions
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 
 import classad
 
+from ..agent import after_answer
 from ..binding import AgentSink, Caller
 from ..errors import (
     Forbidden,
@@ -190,6 +191,48 @@ class _Counts:
             self.submission_qdate.pop(key, None)
 
 
+class _EventOrder:
+    """The schedd's sink: its events go out in the order the queue raised
+    them (under the schedd's lock), but some may be queued to go out
+    later -- a Submit's once its answer is sent.
+
+    Why: publishing an event (encode it, hand it to the transport, ~0.9 ms
+    under load) delayed every Submit's answer, which does not wait for
+    it.  One queue for all events keeps their order: whoever publishes
+    next (the Submit after its answer, or another thread's event under
+    the lock) sends the held ones first, so a console never sees a job's
+    JobStatusChanged before its JobSubmitted.  Object changes pass straight
+    through: they are only marked, and published on the agent's tick.
+    """
+
+    def __init__(self, target: AgentSink) -> None:
+        self.target = target
+        self._queue: deque[tuple[str, Mapping[str, Any], int]] = deque()
+        self._sending = threading.Lock()
+
+    def changed(self, class_name: str, key: str) -> None:
+        self.target.changed(class_name, key)
+
+    def deleted(self, class_name: str, key: str, state: Any) -> None:
+        self.target.deleted(class_name, key, state)
+
+    def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
+        self.queue(name, values, severity)
+        self.flush()
+
+    def queue(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
+        """Queue an event for the next :meth:`flush` (call under the
+        schedd's lock: that is what orders the queue)."""
+        self._queue.append((name, values, severity))
+
+    def flush(self) -> None:
+        """Publish every queued event, oldest first."""
+        with self._sending:
+            while self._queue:
+                name, values, severity = self._queue.popleft()
+                self.target.event(name, values, severity)
+
+
 class Schedd:
     """The job queue and everything that changes it."""
 
@@ -199,7 +242,7 @@ class Schedd:
                  config: ScheddConfig | None = None) -> None:
         self.config = config or ScheddConfig()
         self.store = store
-        self.sink = sink
+        self.sink = _EventOrder(sink)
         self.backend = backend
         self.lock = threading.RLock()
         self.clusters: dict[int, Cluster] = {}
@@ -534,16 +577,23 @@ class Schedd:
             self.counts.submission_qdate.setdefault((owner, sub), int(attrs["QDate"]))
             self.jobs_submitted += count
             self._rates["submit"].add(count)
-            for job in cluster.procs.values():
-                self._log_event(job, EventCode.SUBMIT,
-                                f"Job submitted from host: {self.config.name}")
-                self.sink.changed("job", job.id)
-                cmd = job.get("Cmd")
-                self.sink.event("JobSubmitted", {"Id": job.id, "Owner": owner,
-                                                 "Cmd": cmd if type(cmd) is str else raw_to_text(cmd)})
-            self.sink.changed("submitter", owner)
-            self.sink.changed("submission", f"{owner}#{sub}")
-            self.sink.changed("scheduler", self.config.name)
+            try:
+                for job in cluster.procs.values():
+                    self._log_event(job, EventCode.SUBMIT,
+                                    f"Job submitted from host: {self.config.name}")
+                    self.sink.changed("job", job.id)
+                    cmd = job.get("Cmd")
+                    self.sink.queue("JobSubmitted", {
+                        "Id": job.id, "Owner": owner,
+                        "Cmd": cmd if type(cmd) is str else raw_to_text(cmd)})
+                self.sink.changed("submitter", owner)
+                self.sink.changed("submission", f"{owner}#{sub}")
+                self.sink.changed("scheduler", self.config.name)
+            except BaseException:
+                self.sink.flush()
+                raise
+        if not after_answer(self.sink.flush):
+            self.sink.flush()
         log.info("submitted cluster %d (%d procs) for %s", cid, count, owner)
         self.on_work()
         return ids, encoding
