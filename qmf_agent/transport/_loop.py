@@ -165,13 +165,9 @@ class Loop:
         batch n + 1.  The wait is bounded, so a container thread that is
         stuck cannot stall the producer for long.
         """
+        self.call_soon(fn, *args)
         if self.in_loop():
-            fn(*args)
             return
-        with self._lock:
-            idle = self._queue(functools.partial(fn, *args))
-        if idle:
-            self._wake()
         with self._lock:
             if self._backlog > PACE_BACKLOG:
                 self._pacing += 1
