@@ -107,9 +107,10 @@ def test_one_console_lists_queries_and_submits_across_the_fleet(
         assert all(not jobs[name] for name in ours - {chosen})
         # the broker-validated login is the Owner, not what the ad claimed
         assert jobs[chosen][0].Owner == "alice"
-    audit = fleet[NAMES[1]].audit()
-    assert any("user=alice admin=no action=scheduler.SubmitJob" in line and line.endswith("result=ok")
-               for line in audit)
+    # the audit line is written just after the answer is sent
+    wait_for(lambda: any("user=alice admin=no action=scheduler.SubmitJob" in line
+                         and line.endswith("result=ok") for line in fleet[NAMES[1]].audit()),
+             10, "alice's Submit audited")
 
 
 def test_a_monitor_receives_every_agents_heartbeats_and_events(

@@ -127,7 +127,12 @@ def test_submits_per_user_per_second_are_limited(limited: RunningAgent) -> None:
         assert isinstance(outcomes[0], str)  # the first of a burst passes
         # other methods are not counted
         call(client, scheduler, "GetJobAd", limited.agent, Id=outcomes[0])
-    lines = [line for line in limited.audit() if "action=scheduler.SubmitJob" in line]
+    # refusals are audited before their error is sent, successes just after the answer
+    def submits_once_one_passed() -> list[str]:
+        lines = [line for line in limited.audit() if "action=scheduler.SubmitJob" in line]
+        return lines if any(line.endswith("result=ok") for line in lines) else []
+
+    lines = wait_for(submits_once_one_passed, 10, "the Submits audited")
     assert any("result=QueueFull(65539)" in line for line in lines)
     assert any(line.endswith("result=ok") for line in lines)
 

@@ -197,6 +197,6 @@ def test_every_request_leaves_an_audit_line(site: Site) -> None:
     assert denied and "admin=no" in denied[-1]
     assert f"object=mrg.grid:master:{master['_object_id']['_object_name'].rsplit(':', 1)[1]}" in denied[-1]
     assert f"result=Forbidden(6): {BOB} may not reconfigure daemons" in denied[-1]
-    admin_lines = [line for line in agent.audit() if f"user={BOSS}" in line]
-    assert any("admin=yes action=negotiator.SetPriority" in line and "result=ok" in line
-               for line in admin_lines)
+    wait_for(lambda: any(f"user={BOSS}" in line and "admin=yes action=negotiator.SetPriority" in line
+                         and "result=ok" in line for line in agent.audit()),
+             10, "the admin's SetPriority audited")
