@@ -35,8 +35,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split(") ")[1][0] != "Z"
+    try:  # the process may be reaped between the kill and the read
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def test_output_exit_code_iwd_and_environment(jp, tmp_path):
