@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from qmf_agent.binding import ClassBinding, ObjectState
+from qmf_agent.binding import ClassBinding, ObjectState, collect_after_answer
 from qmf_agent.errors import (
     InternalError,
     NotImplementedByAgent,
@@ -104,31 +104,9 @@ from qmf_agent.protocol import (
 from qmf_agent.schema import Schema, SchemaClass
 from qmf_agent.security import AccessPolicy
 
-__all__ = ["Agent", "after_answer"]
+__all__ = ["Agent"]
 
 log = logging.getLogger(__name__)
-
-#: per serving thread: the work registered by :func:`after_answer` while
-#: the method call that thread serves runs (absent or None outside a call)
-_serving = threading.local()
-
-
-def after_answer(work: Callable[[], None]) -> bool:
-    """Run *work* once the answer of the method call this thread is serving
-    has been sent; False (and *work* not taken) outside a method call.
-
-    Why: what a method does after its result is settled but that its
-    caller does not wait for (a Submit's events, its audit line) need not
-    delay the answer.  The agent runs *work* right after sending the answer,
-    or right away if the call fails; the caller runs it itself when this
-    returns False (the scheduler called in process, e.g. by tests).
-    """
-    pending: list[Callable[[], None]] | None = getattr(_serving, "work", None)
-    if pending is None:
-        return False
-    pending.append(work)
-    return True
-
 
 _MAX_DEPTH = 64
 _MIN_INTERVAL_MS = 100
@@ -712,7 +690,7 @@ class Agent:
 
     def _method(self, message: Message, request: MethodRequest) -> Iterator[Message]:
         """Serve a method call: its answer, then its audit line and the
-        work the method left for after it (:func:`after_answer`).
+        work the method left for after it (:func:`~qmf_agent.binding.after_answer`).
 
         Why after: the answer waits for nothing these add (the audit line
         is a write, a stat and a flush of the audit file; a Submit's event
@@ -721,14 +699,14 @@ class Agent:
         failed call is audited before its error is answered (``_call``).
         """
         later: list[Callable[[], None]] = []
-        _serving.work = later
+        collect_after_answer(later)
         try:
             response, audit = self._call(message, request)
         except BaseException:
-            _serving.work = None
+            collect_after_answer(None)
             self._after(later)
             raise
-        _serving.work = None
+        collect_after_answer(None)
         if audit is not None:
             later.append(audit)
         try:
@@ -738,7 +716,7 @@ class Agent:
 
     @staticmethod
     def _after(work: list[Callable[[], None]]) -> None:
-        """Run the work registered by :func:`after_answer`, each despite
+        """Run the work registered by ``after_answer``, each despite
         the others' failures (the answer is out: nobody to tell)."""
         for fn in work:
             try:

@@ -20,11 +20,13 @@ agent uses to serve requests, concurrently; a binding protects its own state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Caller", "ObjectState", "ClassBinding", "AgentSink"]
+__all__ = ["Caller", "ObjectState", "ClassBinding", "AgentSink", "after_answer",
+           "collect_after_answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +105,31 @@ class AgentSink(Protocol):
     def event(self, name: str, values: Mapping[str, Any], severity: int = 6) -> None:
         """Raise event *name* (a schema event class, e.g. ``JobHeld``)."""
         ...
+
+
+#: per serving thread: the work registered by :func:`after_answer` while
+#: the method call that thread serves runs (absent or None outside a call)
+_serving = threading.local()
+
+
+def after_answer(work: Callable[[], None]) -> bool:
+    """Run *work* once the answer of the method call this thread is serving
+    has been sent; False (and *work* not taken) outside a method call.
+
+    Why: what a method does after its result is settled but that its
+    caller does not wait for (a Submit's events, its audit line) need not
+    delay the answer.  The agent runs *work* right after sending the answer,
+    or right away if the call fails; the caller runs it itself when this
+    returns False (the scheduler called in process, e.g. by tests).
+    """
+    pending: list[Callable[[], None]] | None = getattr(_serving, "work", None)
+    if pending is None:
+        return False
+    pending.append(work)
+    return True
+
+
+def collect_after_answer(work: list[Callable[[], None]] | None) -> None:
+    """Where :func:`after_answer` puts work on this thread: *work* while the
+    agent serves a method call here, None once the call has returned."""
+    _serving.work = work

@@ -29,8 +29,7 @@ from typing import Any, Protocol, cast
 
 import classad
 
-from ..agent import after_answer
-from ..binding import AgentSink, Caller
+from ..binding import AgentSink, Caller, after_answer
 from ..errors import (
     Forbidden,
     JobNotFound,

@@ -1,4 +1,4 @@
-"""Work a method leaves for after its answer (qmf_agent.agent.after_answer):
+"""Work a method leaves for after its answer (qmf_agent.binding.after_answer):
 it runs once the answer is sent, also when the call fails, and the audit
 line of a served call comes after the answer too."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from qmf_agent import protocol as p
-from qmf_agent.agent import Agent, after_answer
-from qmf_agent.binding import Caller, ObjectState
+from qmf_agent.agent import Agent
+from qmf_agent.binding import Caller, ObjectState, after_answer
 from qmf_agent.errors import JobNotFound
 from qmf_agent.message import Message
 from qmf_agent.schema import Schema
