@@ -447,6 +447,10 @@ def _parse_strict(text: str) -> Node:
     return _parse_text(text, True)
 
 
+def _parse_cached(text: str, strict: bool) -> Node:
+    return (_parse_strict if strict else _parse_lenient)(text)
+
+
 def parse_expression(text: str, *, old: bool = False) -> Node:
     """Parse one ClassAd expression (new syntax unless *old*, whose string
     literals are rewritten first, see :func:`old_strings_to_new`).
@@ -459,7 +463,7 @@ def parse_expression(text: str, *, old: bool = False) -> Node:
     try:
         if old:
             text = old_strings_to_new(text)
-        return (_parse_strict if _mode_state["strict"] else _parse_lenient)(text)
+        return _parse_cached(text, _mode_state["strict"])
     except ClassAdSyntaxError:
         raise
     except RecursionError:
@@ -513,7 +517,7 @@ def parse_old_line(line: str) -> tuple[str, Node] | None:
     text = old_strings_to_new(text)
     try:
         if ";" not in text:  # the usual case: whole text, through the cache
-            return name, (_parse_strict if is_strict() else _parse_lenient)(text.strip())
+            return name, _parse_cached(text.strip(), is_strict())
         toks = tokenize(text, is_strict())
         depth = 0
         for n, tok in enumerate(toks):

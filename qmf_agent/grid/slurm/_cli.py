@@ -405,15 +405,16 @@ class SlurmCli:
         has done its start-up already (see :class:`SpareSbatch`); the next
         spare starts at once, while this one talks to slurmctld.
         """
+        spare, directed = None, None
         if self._spares is not None:
             directed = _with_directives(script, options)
-            spare = self._spares.take() if directed is not None else None
-            if spare is not None and directed is not None:
-                launched = spare.feed(directed, self.timeout)
-                self._spares.request()
-                return Sbatch(launched)
-        launched = self.launch("sbatch", ["--parsable", *options], stdin=script,
-                               env=self._submit_env)
+            if directed is not None:
+                spare = self._spares.take()
+        if spare is not None and directed is not None:
+            launched = spare.feed(directed, self.timeout)
+        else:
+            launched = self.launch("sbatch", ["--parsable", *options], stdin=script,
+                                   env=self._submit_env)
         if self._spares is not None:
             self._spares.request()
         return Sbatch(launched)
