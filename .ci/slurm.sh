@@ -53,6 +53,28 @@ NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 
+# slurmrestd (the agent's SLURM_RESTD_SOCKET) on a Unix socket with local
+# auth: it submits as the user it runs as, so it runs as root (the agent's
+# user; disable_user_check allows that) and its socket sits in a directory
+# only root can enter -- whoever reaches the socket submits as root.
+rest_socket=/run/slurmrestd/rest.sock
+start_slurmrestd() {
+    command -v slurmrestd >/dev/null || { echo "slurmrestd not installed" >&2; return 1; }
+    install -d -m 0700 -o root -g root /run/slurmrestd
+    if ! pgrep -x slurmrestd >/dev/null; then
+        rm -f "$rest_socket"
+        SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/local \
+            -s openapi/v0.0.38 "unix:$rest_socket" >/var/log/slurm/slurmrestd.log 2>&1 &
+    fi
+    for _ in $(seq 1 50); do
+        python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+            "$rest_socket" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "slurmrestd did not come up; see /var/log/slurm/slurmrestd.log" >&2
+    return 1
+}
+
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd -N "$node"
 for i in $(seq 1 30); do
@@ -60,7 +82,8 @@ for i in $(seq 1 30); do
         # A node can show idle from saved state before slurmd re-registers:
         # a trivial job proves the node really runs work.
         if timeout 20 srun -N1 -n1 /bin/true 2>/dev/null; then
-            echo "slurm up: node $node, $cpus CPUs"; exit 0
+            start_slurmrestd
+            echo "slurm up: node $node, $cpus CPUs; slurmrestd on $rest_socket"; exit 0
         fi
     fi
     sleep 1

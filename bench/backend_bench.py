@@ -15,13 +15,17 @@ Figures (N = 500 jobs of /bin/true unless --jobs says otherwise):
         so that both see the same load on a shared machine), and jobs/s
         submit to all recorded finished (target within 10% of A1's);
     S2. Slurm backend, one Submit with Count = N (one array): jobs/s (vs A2);
+  The agent submits through slurmrestd when its socket (--restd) answers, as
+  a site running slurmrestd would configure it (SLURM_RESTD_SOCKET); the
+  submit rate is then also measured without it (a spare sbatch per Submit),
+  for comparison.
     L1. local backend, one Submit with Count = N on this machine's slots:
         jobs/s submit to all finished (target >= 100).
 
 Slurm starts about one batch job per free CPU per scheduler pass, so its
 throughput depends on how many CPUs the node advertises: the output says.
 
-Usage: python bench/backend_bench.py [--jobs N] [--skip-slurm]
+Usage: python bench/backend_bench.py [--jobs N] [--skip-slurm] [--restd SOCKET]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +45,8 @@ from _agent_process import AgentProcess
 from _common import report_target
 
 NAME = "bench"
+#: where .ci/slurm.sh starts slurmrestd
+RESTD = "/run/slurmrestd/rest.sock"
 
 
 def run(*argv: str, stdin: str | None = None) -> str:
@@ -98,8 +105,9 @@ class Agent:
     """A real ``qmf-agent`` process with *backend* on its direct listener,
     and a client calling its scheduler the way a console does."""
 
-    def __init__(self, root: Path, backend: str) -> None:
-        self.process = AgentProcess(backend, None, root, config=AGENT_CONFIG, name=NAME).start()
+    def __init__(self, root: Path, backend: str, extra: str = "") -> None:
+        self.process = AgentProcess(backend, None, root, config=AGENT_CONFIG + extra,
+                                    name=NAME).start()
         self.client = self.process.client()
 
     def submit(self, ad: dict[str, Any], count: int) -> None:
@@ -137,9 +145,24 @@ def true_ad(iwd: str) -> dict[str, Any]:
             "JobUniverse": 5, "Owner": "root"}
 
 
-def submit_rates(root: Path, n: int) -> tuple[float, float]:
+def restd_config(path: str) -> str:
+    """The agent's configuration line for slurmrestd at *path* ("": none)."""
+    return f"SLURM_RESTD_SOCKET = {path}\n" if path else ""
+
+
+def restd_answers(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(path)
+        return True
+    except OSError:
+        return False
+
+
+def submit_rates(root: Path, n: int, extra: str) -> tuple[float, float]:
     """(sbatch submissions/s, Slurm-backend Submits/s), one of each in turn."""
-    agent = Agent(root / "agent", "slurm")
+    agent = Agent(root / "agent", "slurm", extra)
     try:
         ad = true_ad(str(root))
         ours = theirs = 0.0
@@ -160,12 +183,13 @@ def submit_rates(root: Path, n: int) -> tuple[float, float]:
         agent.close()
 
 
-def through_agent(root: Path, backend: str, n: int, single: bool) -> tuple[float, float, float]:
+def through_agent(root: Path, backend: str, n: int, single: bool,
+                  extra: str = "") -> tuple[float, float, float]:
     """(Submits/s, jobs/s submit to all finished, seconds from the last
     Submit's answer to all finished) through a real agent.  Finished means
     the agent's queue is empty (a Query every 20 ms); every job is then
     checked to have completed with exit code 0."""
-    agent = Agent(root / "agent", backend)
+    agent = Agent(root / "agent", backend, extra)
     try:
         ad = true_ad(str(root))
         t0 = time.perf_counter()
@@ -191,6 +215,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--skip-slurm", action="store_true", help="local backend only")
+    parser.add_argument("--restd", default=RESTD,
+                        help=f"slurmrestd's socket for the agent ('' for sbatch only; default "
+                             f"{RESTD}, used if it answers)")
     args = parser.parse_args()
     n = args.jobs
     root = Path(tempfile.mkdtemp(prefix="backend-bench-"))
@@ -207,20 +234,30 @@ def main() -> int:
         cpus = run("sinfo", "-h", "-o", "%c").split()[0]
         print(f"Slurm node(s) advertise {cpus} CPUs (sinfo %c); Slurm starts about one job "
               "per free CPU per scheduler pass")
-        a1_rate, s1_rate = submit_rates(root / "rates", n)
+        restd = args.restd if args.restd and restd_answers(args.restd) else ""
+        extra = restd_config(restd)
+        how = f"through slurmrestd at {restd}" if restd else "through sbatch (no slurmrestd)"
+        a1_rate, s1_rate = submit_rates(root / "rates", n, extra)
         print(f"submit rate, interleaved: A1 sbatch {a1_rate:8.1f} submissions/s, S1 agent "
-              f"(Slurm backend) {s1_rate:8.1f} Submits/s = {ratio(s1_rate, a1_rate)} of A1 "
-              f"(target >= 0.80x: {'met' if s1_rate >= 0.8 * a1_rate else 'MISSED'})")
+              f"(Slurm backend, {how}) {s1_rate:8.1f} Submits/s = {ratio(s1_rate, a1_rate)} "
+              f"of A1 (target >= 0.80x: {'met' if s1_rate >= 0.8 * a1_rate else 'MISSED'})")
         report_target(7, "Slurm backend submit rate through the agent", ">= 0.80x sequential sbatch",
-                      f"{s1_rate:.1f} Submits/s", f"sbatch {a1_rate:.1f}/s interleaved, {ratio(s1_rate, a1_rate)}",
+                      f"{s1_rate:.1f} Submits/s ({'slurmrestd' if restd else 'sbatch'})",
+                      f"sbatch {a1_rate:.1f}/s interleaved, {ratio(s1_rate, a1_rate)}",
                       s1_rate >= 0.8 * a1_rate)
+        if restd:
+            b1_rate, s1b_rate = submit_rates(root / "rates-sbatch", n, "")
+            print(f"submit rate, interleaved, the agent without slurmrestd (a spare sbatch "
+                  f"per Submit): A1 {b1_rate:8.1f}/s, agent {s1b_rate:8.1f}/s = "
+                  f"{ratio(s1b_rate, b1_rate)} of A1 (for comparison)")
         a1_seq, a1_tput, a1_tail = anchor_sequential(n, str(root))
         print(f"A1 sbatch --wrap, sequential: {a1_seq:8.1f} submissions/s, "
               f"{a1_tput:6.1f} jobs/s submit to all finished ({n / a1_seq:.1f} s submitting, "
               f"all finished {a1_tail:.1f} s after the last)")
         a2_tput = anchor_array(n, str(root))
         print(f"A2 sbatch --array=0-{n - 1}:   {a2_tput:6.1f} jobs/s submit to all finished")
-        s1_seq, s1_tput, s1_tail = through_agent(root / "slurm1", "slurm", n, single=True)
+        s1_seq, s1_tput, s1_tail = through_agent(root / "slurm1", "slurm", n, single=True,
+                                                 extra=extra)
         print(f"S1 agent, Slurm backend, {n} single Submits: {s1_seq:8.1f} Submits/s, "
               f"{s1_tput:6.1f} jobs/s submit to all finished = {ratio(s1_tput, a1_tput)} of "
               f"A1 (target within 10%: {'met' if s1_tput >= 0.9 * a1_tput else 'MISSED'}; "
@@ -228,7 +265,7 @@ def main() -> int:
         report_target(7, f"Slurm backend short-job throughput, {n} single Submits", "within 10% of sbatch's",
                       f"{s1_tput:.1f} jobs/s", f"sequential sbatch {a1_tput:.1f} jobs/s, {ratio(s1_tput, a1_tput)}",
                       s1_tput >= 0.9 * a1_tput)
-        _, s2_tput, _ = through_agent(root / "slurm2", "slurm", n, single=False)
+        _, s2_tput, _ = through_agent(root / "slurm2", "slurm", n, single=False, extra=extra)
         print(f"S2 agent, Slurm backend, one Submit Count={n} (one array): {s2_tput:6.1f} "
               f"jobs/s ({ratio(s2_tput, a2_tput)} of A2, {ratio(s2_tput, a1_tput)} of A1)")
         print(f"local backend vs Slurm's own sequential throughput: {ratio(local, a1_tput)}")

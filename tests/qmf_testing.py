@@ -68,6 +68,47 @@ def need_slurm() -> None:
     pytest.skip("no Slurm cluster answers (sinfo); set CI to make this a failure")
 
 
+#: where .ci/slurm.sh starts slurmrestd (the agent's SLURM_RESTD_SOCKET)
+SLURMRESTD_SOCKET = "/run/slurmrestd/rest.sock"
+
+
+def slurmrestd_available() -> bool:
+    """True when slurmrestd accepts a connection on :data:`SLURMRESTD_SOCKET`."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(SLURMRESTD_SOCKET)
+        return True
+    except OSError:
+        return False
+
+
+def need_slurmrestd() -> str:
+    """The socket of a running slurmrestd; skip (or, under CI, fail) without one."""
+    need_slurm()
+    if slurmrestd_available():
+        return SLURMRESTD_SOCKET
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but no slurmrestd answers on {SLURMRESTD_SOCKET}; "
+                    ".ci/slurm.sh starts one")
+    pytest.skip(f"no slurmrestd on {SLURMRESTD_SOCKET}; set CI to make this a failure")
+
+
+def slurm_agent_config() -> str:
+    """Configuration lines for an agent process with the Slurm backend, as a
+    site would run it: polling fast for tests, submitting through slurmrestd
+    (jobs of other users go through sbatch)."""
+    return ("BACKEND = slurm\nSLURM_POLL_INTERVAL = 0.2\nSLURM_NODE_INTERVAL = 0.5\n"
+            f"SLURM_RESTD_SOCKET = {need_slurmrestd()}\n")
+
+
+def slurm_nodes() -> int:
+    """How many nodes Slurm has: the slots an agent with the Slurm backend shows."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    return len(set(out.split()))
+
+
 def agent_slurm_tags(root: Path) -> set[str]:
     """The Slurm job-name tags of every agent queue (``queue.db``) under *root*.
 

@@ -12,13 +12,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "console"))
 from console_agent_process import REPO, AgentProcess, subprocess_env  # noqa: E402
+from qmf_testing import slurm_agent_config, slurm_nodes  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 
 
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory):
-    proc = AgentProcess(tmp_path_factory.mktemp("agent")).start()
+@pytest.fixture(scope="module", params=["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def agent(request, tmp_path_factory):
+    """The agent the examples talk to: jobs on its own slots, or in Slurm."""
+    extra = slurm_agent_config() if request.param == "slurm" else ""
+    proc = AgentProcess(tmp_path_factory.mktemp("agent"), extra_config=extra).start()
+    proc.slots = slurm_nodes() if request.param == "slurm" else 2   # NUM_SLOTS of its config
     yield proc
     from console._connection import forget_sessions
 
@@ -45,7 +49,7 @@ def test_seed_tutorial(agent, tmp_path):
         f"schedd: test{agent.port}",
         "demo ads without a Name: 0",
         "demo ads: 1 foo = 1",
-        "startd ads: 2 first has Cpus: True",
+        f"startd ads: {agent.slots} first has Cpus: True",
         "test.out: 'Hello world\\n'",
         "foo = bar",
         "foo = 42",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from load_bench import BROKER_URL, AgentProcess, drive  # noqa: E402
+from load_bench import BROKER_URL, AgentProcess, clear_queue, drive  # noqa: E402
 
 pytestmark = pytest.mark.reliability
 
@@ -35,4 +35,5 @@ def test_fifty_consoles_of_mixed_calls_make_no_errors(tmp_path: Path, transport:
         assert set(result.latencies) == {"Submit", "Query", "Release", "Hold"}
         assert agent.proc is not None and agent.proc.poll() is None
     finally:
+        clear_queue(agent)  # a stopped agent leaves its Slurm jobs queued, held
         agent.stop()

@@ -29,12 +29,13 @@ call every few seconds.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import classad
 
@@ -44,9 +45,10 @@ from .. import userfiles
 from ..backend import ExitCallback, ExitResult, JobSpec, SlotView
 from ..config import Config
 from ..jobs import Job, JobStatus
-from ._cli import Completion, JobCompLog, JobRow, Sbatch, SlurmCli, SlurmError, completed_names
+from ._cli import Completion, JobCompLog, JobRow, SlurmCli, SlurmError, completed_names
 from ._nodes import SlurmNodes
-from ._script import ScriptError, batch_script
+from ._rest import RestAnswerLost, RestSubmit, RestUnavailable, RestWrongUser, Slurmrestd
+from ._script import BatchRequest, ScriptError, batch_script
 
 __all__ = ["SlurmBackend", "SlurmConfig", "SlurmSubmission", "job_kind"]
 
@@ -110,6 +112,7 @@ class SlurmConfig:
     timeout: float = 30.0
     array_limit: int = 1000
     spare_sbatch: bool = True
+    restd_socket: str = ""
     arch: str = "X86_64"
     opsys: str = "LINUX"
 
@@ -124,6 +127,7 @@ class SlurmConfig:
                    timeout=config.get_float("SLURM_TIMEOUT"),
                    array_limit=max(1, config.get_int("SLURM_ARRAY_LIMIT")),
                    spare_sbatch=config.get_bool("SLURM_SPARE_SBATCH", True),
+                   restd_socket=config.get("SLURM_RESTD_SOCKET") or "",
                    arch=config.get("ARCH") or "X86_64", opsys=config.get("OPSYS") or "LINUX")
 
 
@@ -177,14 +181,14 @@ class SlurmSubmission:
     """
 
     def __init__(self, backend: SlurmBackend,
-                 batches: list[tuple[str, str, list[str], list[JobSpec]]]) -> None:
+                 batches: list[tuple[BatchRequest, list[JobSpec]]]) -> None:
         self._backend = backend
         self._batches = batches
         self._submitted: list[str] = []
-        self.names: list[dict[str, Any]] = [{"SlurmJobName": name}
-                                            for name, _, _, specs in batches for _ in specs]
+        self.names: list[dict[str, Any]] = [{"SlurmJobName": request.name}
+                                            for request, specs in batches for _ in specs]
         try:
-            self._first: Sbatch | None = backend.cli.start_sbatch(batches[0][1], batches[0][2])
+            self._first: _Pending | None = backend.start_batch(batches[0][0])
         except SlurmError as exc:
             raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
 
@@ -195,15 +199,14 @@ class SlurmSubmission:
         this raises SchedulerError with Slurm's message.
         """
         out: list[dict[str, Any]] = []
-        cli = self._backend.cli
         try:
-            for name, script, options, specs in self._batches:
+            for request, specs in self._batches:
                 running, self._first = self._first, None
-                slurm_id = (running or cli.start_sbatch(script, options)).job_id()
+                slurm_id = (running or self._backend.start_batch(request)).job_id()
                 self._submitted.append(slurm_id)
                 ids = [slurm_id] if len(specs) == 1 else [f"{slurm_id}_{n}"
                                                           for n in range(len(specs))]
-                out.extend({"SlurmJobName": name, "SlurmJobId": sid} for sid in ids)
+                out.extend({"SlurmJobName": request.name, "SlurmJobId": sid} for sid in ids)
         except SlurmError as exc:
             self._backend.cancel_quietly(self._submitted)
             raise SchedulerError(f"Slurm rejected the submission: {exc.text}") from None
@@ -211,7 +214,7 @@ class SlurmSubmission:
             self._backend.cancel_quietly(self._submitted)
             raise
         since = time.monotonic()
-        specs_all = [spec for _, _, _, specs in self._batches for spec in specs]
+        specs_all = [spec for _, specs in self._batches for spec in specs]
         for spec, attrs in zip(specs_all, out):
             self._backend.track(spec.job_id, attrs["SlurmJobId"], since, spec)
         log.debug("submitted %d jobs to Slurm as %s", len(out), ", ".join(self._submitted))
@@ -226,6 +229,34 @@ class SlurmSubmission:
             except SlurmError:
                 pass           # refused: nothing to withdraw
         self._backend.cancel_quietly(self._submitted)
+
+
+class _Pending(Protocol):
+    """A submission under way: ``sbatch``'s or slurmrestd's."""
+
+    def job_id(self) -> str: ...
+
+
+class _RestSubmission:
+    """A submission sent to slurmrestd, which goes to ``sbatch`` if its answer
+    is lost -- after cancelling whatever job the request may have made (by
+    its name, which no other submission has), so that none runs twice."""
+
+    def __init__(self, backend: SlurmBackend, request: BatchRequest, sent: RestSubmit) -> None:
+        self._backend = backend
+        self._request = request
+        self._sent = sent
+
+    def job_id(self) -> str:
+        try:
+            return self._sent.job_id()
+        except RestAnswerLost as exc:
+            name = self._request.name
+            log.warning("%s: cancelling any Slurm job named %s, then submitting with sbatch",
+                        exc.text, name)
+            cli = self._backend.cli
+            cli.cancel_named(name)
+            return cli.start_sbatch(self._request.script, self._request.options()).job_id()
 
 
 def _proc_number(job_id: str) -> int:
@@ -252,6 +283,10 @@ class SlurmBackend:
         self.config = config or SlurmConfig()
         self.cli = cli or SlurmCli(self.config.bin_dir, self.config.timeout,
                                    spare_sbatch=self.config.spare_sbatch)
+        self.rest = (Slurmrestd(self.config.restd_socket, self.config.timeout,
+                                self.cli.submit_env) if self.config.restd_socket else None)
+        self._rest_down = False
+        self._own_ids = (os.getuid(), os.getgid())
         self._sink = sink
         self._lock = threading.Lock()
         self._jobs: dict[str, _Tracked] = {}
@@ -466,9 +501,27 @@ class SlurmBackend:
                 script = batch_script(specs)
             except ScriptError as exc:
                 raise ParameterInvalid(str(exc)) from None
-            name = self.job_name(specs[0].job_id)
-            batches.append((name, script, self._options(key, len(specs), name), specs))
+            batches.append((self._request(key, specs, script), specs))
         return SlurmSubmission(self, batches)
+
+    def start_batch(self, request: BatchRequest) -> _Pending:
+        """Start submitting *request*: through slurmrestd when one is
+        configured, answers, and runs as the job's user; else ``sbatch``."""
+        if self.rest is not None:
+            try:
+                sent = self.rest.start(request, request.ident or self._own_ids)
+            except RestWrongUser as exc:
+                log.debug("%s: submitting with sbatch", exc.text)
+            except RestUnavailable as exc:
+                if not self._rest_down:
+                    log.warning("%s: submitting with sbatch until it does", exc.text)
+                    self._rest_down = True
+            else:
+                if self._rest_down:
+                    log.info("slurmrestd at %s answers again", self.rest.path)
+                    self._rest_down = False
+                return _RestSubmission(self, request, sent)
+        return self.cli.start_sbatch(request.script, request.options())
 
     def job_name(self, first_job_id: str) -> str:
         """The Slurm job name of a batch of procs from *first_job_id* on: unique to
@@ -484,27 +537,14 @@ class SlurmBackend:
             held = _int_attr(ad, "JobStatus") == int(JobStatus.HELD)
         return (max(1, cpus), memory if memory and memory > 0 else None, prio, held, spec.owner)
 
-    def _options(self, key: tuple[Any, ...], count: int, name: str) -> list[str]:
+    def _request(self, key: tuple[Any, ...], specs: Sequence[JobSpec],
+                 script: str) -> BatchRequest:
         cpus, memory, prio, held, owner = key
-        # ALL of sbatch's bare environment (see SlurmCli.sbatch): NONE and NIL make
-        # Slurm build a login environment per job, which costs it seconds per job;
-        # the script sets the job's own environment itself
-        options = ["--export=ALL", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
-                   f"--job-name={name}", "--ntasks=1", f"--cpus-per-task={cpus}"]
-        if memory is not None:
-            options.append(f"--mem={memory}")
-        if prio:
-            options.append(f"--nice={-prio}")
-        if held:
-            options.append("--hold")
-        if count > 1:
-            options.append(f"--array=0-{count - 1}")
-        if self.config.partition:
-            options.append(f"--partition={self.config.partition}")
         ident = userfiles.identity(owner)
-        if ident is not None:
-            options += [f"--uid={ident[0]}", f"--gid={ident[1]}"]
-        return options
+        return BatchRequest(name=self.job_name(specs[0].job_id), script=script, cpus=cpus,
+                            memory_mib=memory, nice=-prio, held=held, count=len(specs),
+                            partition=self.config.partition,
+                            ident=None if ident is None else (ident[0], ident[1]))
 
     def _resubmit(self, jobs: list[tuple[JobSpec, classad.ClassAd]],
                   held: bool) -> dict[str, dict[str, Any]]:
@@ -724,6 +764,8 @@ class SlurmBackend:
             self._thread.join(timeout=self.config.timeout + 5)
         self._thread = None
         self.cli.close()
+        if self.rest is not None:
+            self.rest.close()
 
     def reconfig(self, config: Config) -> None:
         fresh = SlurmConfig.from_config(config)

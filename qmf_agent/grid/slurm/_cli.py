@@ -218,7 +218,7 @@ class _Spares:
                 old.discard()
             try:
                 proc, write_end = self._cli._spawn("sbatch", ["--parsable"],
-                                                   self._cli._submit_env, pipe=True)
+                                                   self._cli.submit_env, pipe=True)
             except SlurmError as exc:
                 log.debug("no spare sbatch: %s", exc.text)
                 return
@@ -341,7 +341,8 @@ class SlurmCli:
                  spare_sbatch: bool = False) -> None:
         self.bin_dir = bin_dir
         self.timeout = timeout
-        self._submit_env = {k: v for k, v in os.environ.items() if k in _SUBMIT_ENV}
+        #: the whole environment of sbatch, and so of its jobs (``--export=ALL``)
+        self.submit_env = {k: v for k, v in os.environ.items() if k in _SUBMIT_ENV}
         self._spares = _Spares(self) if spare_sbatch else None
 
     def run(self, tool: str, args: Sequence[str], stdin: str | None = None,
@@ -414,7 +415,7 @@ class SlurmCli:
             launched = spare.feed(directed, self.timeout)
         else:
             launched = self.launch("sbatch", ["--parsable", *options], stdin=script,
-                                   env=self._submit_env)
+                                   env=self.submit_env)
         if self._spares is not None:
             self._spares.request()
         return Sbatch(launched)
@@ -503,6 +504,10 @@ class SlurmCli:
         ids = list(slurm_ids)
         if ids:
             self.run("scancel", ids)
+
+    def cancel_named(self, name: str) -> None:
+        """``scancel`` every job named *name* (none is not an error)."""
+        self.run("scancel", [f"--name={name}"])
 
     def update(self, slurm_id: str, fields: Mapping[str, str]) -> None:
         """``scontrol update JobId=<id> Key=Value ...``."""

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..backend import JobSpec
 
-__all__ = ["batch_script", "SETUP_FAILED", "ScriptError"]
+__all__ = ["batch_script", "BatchRequest", "SETUP_FAILED", "ScriptError"]
 
 #: Exit status of a job whose Iwd or files could not be set up.
 SETUP_FAILED = 125
@@ -90,3 +92,65 @@ def batch_script(specs: Sequence[JobSpec]) -> str:
     lines.append('echo "qmf-grid: no job for array task $SLURM_ARRAY_TASK_ID" >&2')
     lines.append(f"exit {SETUP_FAILED}")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One Slurm batch job to create: its script and what it asks of Slurm.
+
+    Both ways of submitting render it: :meth:`options` for ``sbatch`` and
+    :meth:`rest_job` for slurmrestd, so the two cannot drift apart.  The
+    job's own files, directory and environment are in the script; Slurm's
+    are fixed (``/`` and ``/dev/null``: see :func:`batch_script`).
+    """
+
+    name: str
+    script: str
+    cpus: int = 1
+    memory_mib: int | None = None
+    nice: int = 0
+    held: bool = False
+    count: int = 1                       #: more than 1: a job array 0..count-1
+    partition: str = ""
+    ident: tuple[int, int] | None = None  #: (uid, gid) to run as; None: the submitter's
+
+    def options(self) -> list[str]:
+        """``sbatch``'s options for it."""
+        # ALL of sbatch's bare environment (see SlurmCli.sbatch): NONE and NIL make
+        # Slurm build a login environment per job, which costs it seconds per job;
+        # the script sets the job's own environment itself
+        options = ["--export=ALL", "--output=/dev/null", "--error=/dev/null", "--chdir=/",
+                   f"--job-name={self.name}", "--ntasks=1", f"--cpus-per-task={self.cpus}"]
+        if self.memory_mib is not None:
+            options.append(f"--mem={self.memory_mib}")
+        if self.nice:
+            options.append(f"--nice={self.nice}")
+        if self.held:
+            options.append("--hold")
+        if self.count > 1:
+            options.append(f"--array=0-{self.count - 1}")
+        if self.partition:
+            options.append(f"--partition={self.partition}")
+        if self.ident is not None:
+            options += [f"--uid={self.ident[0]}", f"--gid={self.ident[1]}"]
+        return options
+
+    def rest_job(self, environment: Mapping[str, str]) -> dict[str, Any]:
+        """slurmrestd's ``job`` object (openapi v0.0.38) for it, run with
+        *environment* (what ``--export=ALL`` gives sbatch's jobs).  It has no
+        user: slurmrestd submits as itself (see ``_rest.Slurmrestd``)."""
+        job: dict[str, Any] = {
+            "name": self.name, "environment": dict(environment),
+            "current_working_directory": "/", "standard_output": "/dev/null",
+            "standard_error": "/dev/null", "tasks": 1, "cpus_per_task": self.cpus}
+        if self.memory_mib is not None:
+            job["memory_per_node"] = self.memory_mib
+        if self.nice:
+            job["nice"] = self.nice
+        if self.held:
+            job["hold"] = True
+        if self.count > 1:
+            job["array"] = f"0-{self.count - 1}"
+        if self.partition:
+            job["partition"] = self.partition
+        return job
