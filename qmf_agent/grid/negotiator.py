@@ -150,7 +150,11 @@ class Negotiator:
         self._poked = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        schedd.on_work = self.poke
+        if not getattr(self.backend, "schedules_itself", False):
+            # a backend that places its jobs itself (Slurm) leaves a cycle
+            # nothing to match: the periodic one keeps the statistics, and
+            # waking this thread on every Submit only took the GIL from it
+            schedd.on_work = self.poke
 
     # --- role --------------------------------------------------------------
 

@@ -244,3 +244,77 @@ def test_slurms_messages_are_kept_and_the_held_notice_dropped() -> None:
                       "garbage"]) == [
         "Invalid partition name specified", 'Unknown key: Unknown key "x"']
     assert _messages(None) == []
+
+
+class CannedDaemon:
+    """A Unix socket that answers every request with *reply* (bytes) and
+    counts the connections it accepted."""
+
+    def __init__(self, path: Path, reply: bytes) -> None:
+        self.path = str(path)
+        self.reply = reply
+        self.connections = 0
+        self._server = socket.socket(socket.AF_UNIX)
+        self._server.bind(self.path)
+        self._server.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(65536):
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def _http(status: str, body: bytes, *headers: str, length: bool = True) -> bytes:
+    headers += (f"Content-Length: {len(body)}",) if length else ()
+    return (f"HTTP/1.1 {status}\r\n" + "".join(f"{h}\r\n" for h in headers)
+            + "\r\n").encode() + body
+
+
+@pytest.mark.parametrize("reply, error, match", [
+    (b"hello\r\n\r\n", "RestAnswerLost", "not an HTTP answer"),
+    (_http("200 OK", b'{"job_id": 1}', length=False), "RestAnswerLost",
+     "without a usable Content-Length"),
+    (_http("500 Oops", b"oops"), "RestAnswerLost", "HTTP 500 with b'oops'"),
+    (_http("200 OK", b"[1]"), "RestAnswerLost", "not a submission's result"),
+    (_http("400 Bad", b'{"errors": [{"error": "Invalid account"}]}'), "SlurmError",
+     "Invalid account"),
+    (_http("400 Bad", b'{"errors": []}'), "SlurmError", "HTTP 400"),
+])
+def test_answers_that_are_not_a_job_id_are_errors_that_say_so(
+        tmp_path: Path, reply: bytes, error: str, match: str) -> None:
+    daemon = CannedDaemon(tmp_path / "canned.sock", reply)
+    rest = Slurmrestd(daemon.path, 5.0, {"PATH": "/bin"})
+    try:
+        with pytest.raises(Exception, match=match) as raised:
+            rest.start(BatchRequest(name="x", script="#!/bin/sh\n"), (os.getuid(), os.getgid())
+                       ).job_id()
+        assert type(raised.value).__name__ == error
+    finally:
+        rest.close()
+        daemon.close()
+
+
+def test_a_connection_is_kept_unless_the_daemon_closes_it(tmp_path: Path) -> None:
+    body = b'{"job_id": 7}'
+    for closing, connections in ((False, 1), (True, 3)):
+        headers = ["Connection: close"] if closing else []
+        daemon = CannedDaemon(tmp_path / f"c{closing}.sock", _http("200 OK", body, *headers))
+        rest = Slurmrestd(daemon.path, 5.0, {"PATH": "/bin"})
+        ids = [rest.start(BatchRequest(name="x", script="#!/bin/sh\n"),
+                          (os.getuid(), os.getgid())).job_id() for _ in range(3)]
+        assert ids == ["7", "7", "7"] and daemon.connections == connections
+        rest.close()
+        daemon.close()

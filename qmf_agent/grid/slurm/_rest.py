@@ -30,7 +30,6 @@ connection of its own, taken from and returned to an idle pool under a lock.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import struct
@@ -48,6 +47,9 @@ _SUBMIT_PATH = "/slurm/v0.0.38/job/submit"
 _HELD_NOTICE = 2042
 #: connections kept open between submissions
 _IDLE_MAX = 4
+#: the most an answer's head and body may hold (a submission's is ~500 bytes)
+_MAX_HEAD = 64 * 1024
+_MAX_BODY = 1024 * 1024
 
 
 class RestUnavailable(SlurmError):
@@ -62,19 +64,20 @@ class RestAnswerLost(SlurmError):
     """The request went out but no answer came back: a job may exist."""
 
 
-class _Connection(http.client.HTTPConnection):
-    """HTTP/1.1 to slurmrestd's Unix socket, knowing who the daemon runs as."""
+class _Connection:
+    """One kept-open HTTP/1.1 connection to slurmrestd's Unix socket, knowing
+    who the daemon runs as.
+
+    A dozen lines of HTTP rather than :mod:`http.client`, whose header
+    parsing (the email package) cost 0.4 ms of a 2.4 ms submission here;
+    slurmrestd always answers with a ``Content-Length``.
+    """
 
     def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-        self.peer: tuple[int, int] | None = None
-
-    def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(self.timeout)
-            sock.connect(self._path)
+            sock.settimeout(timeout)
+            sock.connect(path)
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                     struct.calcsize("3i"))
         except BaseException:
@@ -83,6 +86,42 @@ class _Connection(http.client.HTTPConnection):
         _, uid, gid = struct.unpack("3i", creds)
         self.peer = (uid, gid)
         self.sock = sock
+
+    def send(self, request: bytes) -> None:
+        self.sock.sendall(request)
+
+    def answer(self) -> tuple[int, bytes, bool]:
+        """(HTTP status, body, whether the daemon closes the connection)."""
+        buf = bytearray()
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            if len(buf) > _MAX_HEAD:
+                raise ValueError(f"an HTTP head over {_MAX_HEAD} bytes")
+            buf += self._recv()
+        status_line, *lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ValueError(f"not an HTTP answer: {status_line[:80]!r}")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = buf[end + 4:]
+        length = headers.get("content-length", "")
+        if not length.isdigit() or int(length) > _MAX_BODY:
+            raise ValueError(f"an answer without a usable Content-Length ({length!r})")
+        while len(body) < int(length):
+            body += self._recv()
+        closes = headers.get("connection", "").lower() == "close"
+        return int(parts[1]), bytes(body[:int(length)]), closes
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("slurmrestd closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class Slurmrestd:
@@ -103,20 +142,21 @@ class Slurmrestd:
         """Send *request*; :meth:`RestSubmit.job_id` waits for the answer.
 
         Raises :class:`RestUnavailable` when the daemon cannot take it --
-        it does not answer, or it runs as someone other than *run_as* (uid,
-        gid), the user the job must run as.
+        it does not answer, or (:class:`RestWrongUser`) it runs as someone
+        other than *run_as* (uid, gid), the user the job must run as.
         """
         body = json.dumps({"script": request.script,
                            "job": request.rest_job(self._environment)}).encode()
-        headers = {"Content-Type": "application/json"}
+        message = (f"POST {_SUBMIT_PATH} HTTP/1.1\r\nHost: localhost\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                   ).encode() + body
         for reused in (True, False):
             conn = self._take() if reused else None
             if reused and conn is None:
                 continue
             if conn is None:
-                conn = _Connection(self.path, self.timeout)
                 try:
-                    conn.connect()
+                    conn = _Connection(self.path, self.timeout)
                 except OSError as exc:
                     raise RestUnavailable(
                         f"slurmrestd at {self.path} does not answer ({exc})",
@@ -124,10 +164,10 @@ class Slurmrestd:
             if conn.peer != run_as:
                 self._give_back(conn)
                 raise RestWrongUser(
-                    f"slurmrestd at {self.path} runs as uid {conn.peer and conn.peer[0]}, "
+                    f"slurmrestd at {self.path} runs as uid {conn.peer[0]}, "
                     f"the job as uid {run_as[0]}", "slurmrestd")
             try:
-                conn.request("POST", _SUBMIT_PATH, body, headers)
+                conn.send(message)
             except OSError as exc:
                 conn.close()
                 if reused:
@@ -168,14 +208,13 @@ class RestSubmit:
         :class:`RestAnswerLost` if no answer came."""
         conn = self._conn
         try:
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            status, data, closes = conn.answer()
+        except (OSError, ValueError) as exc:
             conn.close()
             raise RestAnswerLost(f"slurmrestd at {self._daemon.path} did not answer "
                                  f"a submission ({exc or type(exc).__name__})",
                                  "slurmrestd") from None
-        if response.will_close:
+        if closes:
             conn.close()
         else:
             self._daemon._give_back(conn)
@@ -184,13 +223,13 @@ class RestSubmit:
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise RestAnswerLost(f"slurmrestd answered HTTP {response.status} with "
+            raise RestAnswerLost(f"slurmrestd answered HTTP {status} with "
                                  f"{data[:200]!r}, not a submission's result", "slurmrestd")
         job_id = answer.get("job_id")
-        if response.status == 200 and type(job_id) is int:
+        if status == 200 and type(job_id) is int:
             return str(job_id)
         lines = _messages(answer.get("errors"))
-        raise SlurmError(" ".join(lines) or f"slurmrestd answered HTTP {response.status}",
+        raise SlurmError(" ".join(lines) or f"slurmrestd answered HTTP {status}",
                          "slurmrestd", lines)
 
 
