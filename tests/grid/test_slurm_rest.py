@@ -237,6 +237,17 @@ def test_sbatch_options_and_the_rest_job_say_the_same(request_: BatchRequest) ->
     assert job["environment"] == {"PATH": "/bin"}
 
 
+def test_an_agent_without_environment_still_submits_through_slurmrestd() -> None:
+    """sbatch takes an empty environment; slurmrestd refuses one."""
+    daemon = Slurmrestd(need_slurmrestd(), 10.0, {})
+    try:
+        slurm_id = daemon.start(BatchRequest(name="qmf-test-noenv", script="#!/bin/sh\ntrue\n",
+                                             held=True), (os.getuid(), os.getgid())).job_id()
+        slurm("scancel", slurm_id)
+    finally:
+        daemon.close()
+
+
 def test_slurms_messages_are_kept_and_the_held_notice_dropped() -> None:
     assert _messages([{"error_code": 2042, "error": "Job is in held state"},
                       {"error_code": 2015, "error": "Invalid partition name specified"},

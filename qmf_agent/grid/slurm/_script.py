@@ -140,7 +140,9 @@ class BatchRequest:
         *environment* (what ``--export=ALL`` gives sbatch's jobs).  It has no
         user: slurmrestd submits as itself (see ``_rest.Slurmrestd``)."""
         job: dict[str, Any] = {
-            "name": self.name, "environment": dict(environment),
+            # slurmrestd refuses an empty environment ("environment must be
+            # set") where sbatch takes one; the script clears it anyway
+            "name": self.name, "environment": dict(environment) or {"PATH": "/usr/bin:/bin"},
             "current_working_directory": "/", "standard_output": "/dev/null",
             "standard_error": "/dev/null", "tasks": 1, "cpus_per_task": self.cpus}
         if self.memory_mib is not None:
