@@ -10,6 +10,7 @@ answers an ``echo`` (so no figure includes the agent's start-up).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from _common import free_port
 
-__all__ = ["AgentProcess", "REPO"]
+__all__ = ["AgentProcess", "REPO", "RESTD", "restd_answers", "restd_config"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,26 @@ NEGOTIATOR_INTERVAL = 1
 HEARTBEAT_INTERVAL = 2
 QMF_ADMINS = root, qmf
 """
+
+
+#: where .ci/slurm.sh starts slurmrestd
+RESTD = "/run/slurmrestd/rest.sock"
+
+
+def restd_answers(path: str = RESTD) -> bool:
+    """True when slurmrestd accepts a connection on the Unix socket *path*."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(path)
+        return True
+    except OSError:
+        return False
+
+
+def restd_config(path: str) -> str:
+    """The agent's configuration line for slurmrestd at *path* ("": none)."""
+    return f"SLURM_RESTD_SOCKET = {path}\n" if path else ""
 
 
 @dataclass

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,12 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _agent_process import AgentProcess
+from _agent_process import RESTD, AgentProcess, restd_answers, restd_config
 from _common import report_target
 
 NAME = "bench"
-#: where .ci/slurm.sh starts slurmrestd
-RESTD = "/run/slurmrestd/rest.sock"
 
 
 def run(*argv: str, stdin: str | None = None) -> str:
@@ -143,21 +140,6 @@ def _value(typed: Any) -> Any:
 def true_ad(iwd: str) -> dict[str, Any]:
     return {"Cmd": "/bin/true", "Arguments": "", "Iwd": iwd, "Requirements": True,
             "JobUniverse": 5, "Owner": "root"}
-
-
-def restd_config(path: str) -> str:
-    """The agent's configuration line for slurmrestd at *path* ("": none)."""
-    return f"SLURM_RESTD_SOCKET = {path}\n" if path else ""
-
-
-def restd_answers(path: str) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(2)
-            sock.connect(path)
-        return True
-    except OSError:
-        return False
 
 
 def submit_rates(root: Path, n: int, extra: str) -> tuple[float, float]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _agent_process import AgentProcess
+from _agent_process import DEFAULT_CONFIG, RESTD, AgentProcess, restd_answers, restd_config
 from _common import broker_up
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,9 +166,19 @@ def echo_anchor(agent: AgentProcess, n: int) -> dict[str, float]:
     return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
 
 
+def load_agent(backend: str, transport: str, state: Path) -> AgentProcess:
+    """The agent of one combination, not started; with the Slurm backend it
+    submits through slurmrestd when one answers, as a site would run it."""
+    config = DEFAULT_CONFIG
+    if backend == "slurm" and restd_answers():
+        config += restd_config(RESTD)
+    return AgentProcess(backend, BROKER_URL if transport == "broker" else None, state,
+                        config=config)
+
+
 def run_combination(combo: str, consoles: int, calls: int, workdir: Path) -> dict[str, Any]:
     transport, backend = combo.split("-")
-    agent = AgentProcess(backend, BROKER_URL if transport == "broker" else None, workdir / combo).start()
+    agent = load_agent(backend, transport, workdir / combo).start()
     try:
         anchor = echo_anchor(agent, 200)
         load = drive(agent, consoles, calls)

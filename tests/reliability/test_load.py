@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from load_bench import BROKER_URL, AgentProcess, clear_queue, drive  # noqa: E402
+from load_bench import clear_queue, drive, load_agent  # noqa: E402
 
 pytestmark = pytest.mark.reliability
 
@@ -25,7 +25,7 @@ CALLS = 12  # three cycles of four
     "direct", pytest.param("broker", marks=pytest.mark.broker)])
 @pytest.mark.parametrize("backend", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
 def test_fifty_consoles_of_mixed_calls_make_no_errors(tmp_path: Path, transport: str, backend: str) -> None:
-    agent = AgentProcess(backend, BROKER_URL if transport == "broker" else None, tmp_path).start()
+    agent = load_agent(backend, transport, tmp_path).start()
     try:
         result = drive(agent, CONSOLES, CALLS)
         summary = result.summary()
