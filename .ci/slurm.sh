@@ -58,17 +58,21 @@ CONF
 # user; disable_user_check allows that) and its socket sits in a directory
 # only root can enter -- whoever reaches the socket submits as root.
 rest_socket=/run/slurmrestd/rest.sock
+rest_answers() {
+    python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+        "$rest_socket" 2>/dev/null
+}
 start_slurmrestd() {
     command -v slurmrestd >/dev/null || { echo "slurmrestd not installed" >&2; return 1; }
     install -d -m 0700 -o root -g root /run/slurmrestd
-    if ! pgrep -x slurmrestd >/dev/null; then
-        rm -f "$rest_socket"
-        SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/local \
-            -s openapi/v0.0.38 "unix:$rest_socket" >/var/log/slurm/slurmrestd.log 2>&1 &
-    fi
+    rest_answers && return 0
+    # one that does not answer (stopping, or stale): gone before a fresh start
+    if pkill -x slurmrestd; then sleep 1; pkill -9 -x slurmrestd || true; fi
+    rm -f "$rest_socket"
+    SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/local \
+        -s openapi/v0.0.38 "unix:$rest_socket" >/var/log/slurm/slurmrestd.log 2>&1 &
     for _ in $(seq 1 50); do
-        python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
-            "$rest_socket" 2>/dev/null && return 0
+        rest_answers && return 0
         sleep 0.1
     done
     echo "slurmrestd did not come up; see /var/log/slurm/slurmrestd.log" >&2

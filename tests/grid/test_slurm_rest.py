@@ -6,6 +6,7 @@ and Slurm refusing the job.  What Slurm did is checked with its own tools.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -265,6 +266,7 @@ class CannedDaemon:
         self.path = str(path)
         self.reply = reply
         self.connections = 0
+        self._open: list[socket.socket] = []
         self._server = socket.socket(socket.AF_UNIX)
         self._server.bind(self.path)
         self._server.listen(4)
@@ -277,15 +279,24 @@ class CannedDaemon:
             except OSError:
                 return
             self.connections += 1
+            self._open.append(conn)
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
-            while conn.recv(65536):
-                conn.sendall(self.reply)
+            try:
+                while conn.recv(65536):
+                    conn.sendall(self.reply)
+            except OSError:
+                pass                 # closed by close()
 
     def close(self) -> None:
+        """Stop as a dying daemon does: the socket and every connection."""
         self._server.close()
+        for conn in self._open:
+            with contextlib.suppress(OSError):   # already closed by its client
+                conn.shutdown(socket.SHUT_RDWR)
+        os.unlink(self.path)
 
 
 def _http(status: str, body: bytes, *headers: str, length: bool = True) -> bytes:
@@ -329,3 +340,21 @@ def test_a_connection_is_kept_unless_the_daemon_closes_it(tmp_path: Path) -> Non
         assert ids == ["7", "7", "7"] and daemon.connections == connections
         rest.close()
         daemon.close()
+
+
+def test_a_restarted_daemon_gets_a_fresh_connection_not_a_fallback(tmp_path: Path) -> None:
+    """The kept connection died with the daemon: the next submission opens a
+    new one to the daemon now listening, instead of going to sbatch."""
+    reply = _http("200 OK", b'{"job_id": 7}')
+    first = CannedDaemon(tmp_path / "r.sock", reply)
+    rest = Slurmrestd(first.path, 5.0, {"PATH": "/bin"})
+    me = (os.getuid(), os.getgid())
+    try:
+        assert rest.start(BatchRequest(name="x", script="#!/bin/sh\n"), me).job_id() == "7"
+        first.close()
+        second = CannedDaemon(tmp_path / "r.sock", _http("200 OK", b'{"job_id": 8}'))
+        assert rest.start(BatchRequest(name="x", script="#!/bin/sh\n"), me).job_id() == "8"
+        assert second.connections == 1
+        second.close()
+    finally:
+        rest.close()
