@@ -5,7 +5,9 @@ Slurm runs the jobs and decides where.  So this backend *schedules itself*
 (``schedules_itself = True``): our negotiator matches nothing, and a Submit
 hands the jobs to Slurm **before** the schedd commits them, so that a
 submission Slurm rejects fails with Slurm's reason and leaves nothing in
-our store, and every committed job carries its ``SlurmJobId``.  Controls
+our store, and every committed job carries its ``SlurmJobId``.  A
+submission goes through slurmrestd when one is configured and runs as the
+job's user (:mod:`._rest`), else through ``sbatch``.  Controls
 (Hold, Release, Remove, Suspend, Continue, and SetAttribute of the
 attributes Slurm knows) likewise go to Slurm first; a refusal fails the
 call with the queue unchanged.
@@ -285,7 +287,7 @@ class SlurmBackend:
                                    spare_sbatch=self.config.spare_sbatch)
         self.rest = (Slurmrestd(self.config.restd_socket, self.config.timeout,
                                 self.cli.submit_env) if self.config.restd_socket else None)
-        self._rest_down = False
+        self._rest_down = False     # only for logging once: a race costs a second line
         self._own_ids = (os.getuid(), os.getgid())
         self._sink = sink
         self._lock = threading.Lock()
