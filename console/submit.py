@@ -172,6 +172,8 @@ class Submit(MutableMapping[str, str]):
 
     def __setitem__(self, key: str, value: str) -> None:
         _check_key(key, 0)
+        if "\0" in str(value):
+            raise SubmitError(f"{key}: a NUL character cannot be part of a command's value")
         self._commands[key.lower()] = (key, str(value), 0)
 
     def __delitem__(self, key: str) -> None:
@@ -195,6 +197,9 @@ class Submit(MutableMapping[str, str]):
     # -- parsing ------------------------------------------------------------
     def _parse(self, text: str) -> None:
         lines = text.splitlines()
+        for n, raw in enumerate(lines, 1):
+            if "\0" in raw:   # no ClassAd string can hold one (HTCondor's neither)
+                raise SubmitError("a NUL character cannot be part of a submit description", n)
         i = 0
         while i < len(lines):
             lineno = i + 1
@@ -474,9 +479,16 @@ def _queue_text(q: QueueStatement) -> str:
 
 
 def _to_ad(exprs: Mapping[str, str]) -> classad.ClassAd:
+    """The job ad of one proc's attribute texts; a text that is not an
+    expression (e.g. a value read from a ``queue ... from`` file) is a
+    SubmitError naming the attribute, never the parser's own error."""
     ad = classad.ClassAd()
     for name, text in exprs.items():
-        ad[name] = classad.ExprTree(text)
+        try:
+            ad[name] = classad.ExprTree(text)
+        except ValueError as e:
+            reason = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+            raise SubmitError(f"{name} would not be a ClassAd expression: {reason}") from None
     return ad
 
 

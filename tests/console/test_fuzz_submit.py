@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +101,18 @@ def test_an_error_names_its_line(tmp_path: Path) -> None:
         assert err.line == 3 and str(err).startswith("line 3: ")
     else:
         raise AssertionError("a line with no '=' was accepted")
+
+
+def test_a_nul_character_is_a_submit_error(tmp_path: Path) -> None:
+    """Found by bench/fuzz_long.py (seed 35618945): a NUL joined into the
+    executable by a line continuation escaped as the ClassAd parser's error."""
+    with pytest.raises(SubmitError, match="line 2: a NUL character") as err:
+        Submit("executable =  \\\nqueue \x00", base_dir=str(tmp_path))
+    assert err.value.line == 2
+    with pytest.raises(SubmitError, match="arguments: a NUL character"):
+        Submit({"executable": "/bin/true", "arguments": "a\x00b"}, base_dir=str(tmp_path))
+    (tmp_path / "items.txt").write_text("fine\nbad\x00item\n")
+    sub = Submit("executable = /bin/echo\narguments = $(x)\nqueue x from items.txt",
+                 base_dir=str(tmp_path))
+    with pytest.raises(SubmitError, match="would not be a ClassAd expression: NUL character"):
+        sub.jobs()
