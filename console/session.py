@@ -34,8 +34,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qmf_agent import protocol
-from qmf_agent.errors import QmfError, RequestTimeout, UnknownObject
+from qmf_agent.errors import QmfError, RequestTimeout, UnknownObject, Unreachable
 from qmf_agent.message import Message
+from qmf_agent.schema import Schema
 
 __all__ = [
     "Session",
@@ -56,9 +57,17 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "amqp://127.0.0.1:5672"
 PACKAGE = "mrg.grid"
 SUBMIT_ATTEMPTS = 3
-"""How many times in all a Submit is sent when its answer is lost (same request id)."""
+"""How many times in all a request that may be re-sent (a Submit, a query,
+an idempotent method) is sent when its answer is lost."""
 _RETRY_PAUSE = 0.5  # seconds before the 2nd attempt; twice that before the 3rd
-_RETRIED_METHODS = frozenset({"submit", "submitjob"})  # the agent de-duplicates these by request id
+_RESENT_AFTER_TIMEOUT = frozenset({"submit", "submitjob"})  # the agent de-duplicates these by request id
+_SCHEMA = Schema.load()
+
+
+def _class_of(object_name: str) -> str | None:
+    """The class in an object name ``package:class:key``, if it has one."""
+    parts = object_name.split(":", 2)
+    return parts[1] if len(parts) == 3 else None
 
 
 def default_url(url: str | None = None) -> str:
@@ -478,10 +487,39 @@ class Session:
         return client or self._clients[0]
 
     # queries -------------------------------------------------------------
-    def _request(self, agent: str, message: Message, timeout: float | None) -> Any:
+    def _request(self, agent: str, message: Message, timeout: float | None,
+                 again: type[RequestTimeout] | None = Unreachable, what: str = "") -> Any:
+        """Send *message* to *agent* and decode the answer.
+
+        A request whose answer is lost with an error of type *again* is sent
+        again, as the same request, up to :data:`SUBMIT_ATTEMPTS` times in
+        all.  Queries and idempotent methods pass :class:`Unreachable` (the
+        connection dropped before the answer -- a broker may drop one at any
+        time -- or a restarting agent was not there yet): waiting for an
+        answer that cannot come would only end in a timeout.  A Submit
+        passes every :class:`RequestTimeout`; other calls pass None.
+        """
         client = self._client_for(agent)
-        msgs = client.request(message, agent=agent, timeout=timeout or self.timeout)
-        return protocol.decode_response(msgs)
+        attempts = SUBMIT_ATTEMPTS if again is not None else 1
+        attempt = 1
+        while True:
+            try:
+                return protocol.decode_response(
+                    client.request(message, agent=agent, timeout=timeout or self.timeout))
+            except RequestTimeout as e:
+                if again is None or not isinstance(e, again):
+                    raise
+                request_id = message.properties.get(protocol.REQUEST_ID_KEY)
+                if attempt >= attempts:
+                    as_request = f" as request {request_id}" if request_id else ""
+                    raise type(e)(f"{e.text} (sent {attempts} times{as_request}; "
+                                  "it may or may not have been done)") from None
+                attempt += 1
+                log.warning("%s: answer lost (%s); sending it again (attempt %d of %d)",
+                            what or message.opcode or "request", e.text, attempt, attempts)
+                # a restarting agent refuses at once until it is attached again:
+                # pause so the attempts are not all spent inside that window
+                time.sleep(_RETRY_PAUSE * (attempt - 1))
 
     def _query(self, agent: str, timeout: float | None = None, **query: Any) -> list[Any]:
         result = self._request(agent, protocol.query_request("OBJECT", **query), timeout)
@@ -574,34 +612,22 @@ class Session:
         agent's audit log names it, and a scheduler's Submit/SubmitJob
         remembers it durably, so that the same request sent again is
         answered with the first one's ids instead of queueing the jobs
-        twice.  That makes those two -- and only those -- safe to send
-        again when their answer is lost (a timeout, the connection
-        dropped, the agent restarted): they are retried with the SAME id
-        up to :data:`SUBMIT_ATTEMPTS` times in all.  Other calls (Act,
-        Edit, SetJobAttribute, ...) are not idempotent at the agent and
+        twice.  Those two are therefore sent again with the SAME id when
+        their answer is lost in any way (a timeout, the connection dropped,
+        the agent restarted).  Methods the schema marks idempotent (reads,
+        spool chunks) are sent again only when the connection dropped
+        before their answer.  Other calls (Act, Edit, SetJobAttribute, ...)
         are never re-sent: their lost answer is the caller's
         :class:`~qmf_agent.errors.RequestTimeout`.
         """
         message = protocol.method_request(object_name, method, _wire_args(args))
-        request_id = f"console-{uuid.uuid4()}"
-        message.properties[protocol.REQUEST_ID_KEY] = request_id
-        attempts = SUBMIT_ATTEMPTS if method.lower() in _RETRIED_METHODS else 1
-        attempt = 1
-        while True:
-            try:
-                return self._request(agent, message, timeout)
-            except RequestTimeout as e:
-                if attempt >= attempts:
-                    if attempts > 1:
-                        raise RequestTimeout(f"{e.text} (sent {attempts} times as request "
-                                             f"{request_id}; it may or may not have been done)") from None
-                    raise
-                attempt += 1
-                log.warning("%s on %s: answer lost (%s); sending request %s again (attempt %d of %d)",
-                            method, object_name, e.text, request_id, attempt, attempts)
-                # a restarting agent refuses at once until it is attached again:
-                # pause so the attempts are not all spent inside that window
-                time.sleep(_RETRY_PAUSE * (attempt - 1))
+        message.properties[protocol.REQUEST_ID_KEY] = f"console-{uuid.uuid4()}"
+        again: type[RequestTimeout] | None = None
+        if method.lower() in _RESENT_AFTER_TIMEOUT:
+            again = RequestTimeout
+        elif _SCHEMA.is_idempotent(method, _class_of(object_name)):
+            again = Unreachable
+        return self._request(agent, message, timeout, again, f"{method} on {object_name}")
 
     # schema --------------------------------------------------------------
     def _schema_query(self, agent: str, what: str, **query: Any) -> list[Any]:

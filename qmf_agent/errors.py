@@ -42,6 +42,7 @@ __all__ = [
     "QueueFull",
     "StoreError",
     "RequestTimeout",
+    "Unreachable",
     "to_wire",
     "from_wire",
 ]
@@ -109,6 +110,15 @@ class RequestTimeout(QmfError):
     """Raised by clients only: the agent gave no final answer in time."""
 
     code = -1
+
+
+class Unreachable(RequestTimeout):
+    """Raised by clients only: the request can get no answer.  The peer
+    refused it outright (the direct listener knows no agent of that name),
+    or the connection dropped while it waited (its answer, if any, went to
+    a reply address that died with the connection).  Raised at once instead
+    of after the timeout; a :class:`RequestTimeout`, so code handling "no
+    answer" handles it too."""
 
 
 _BY_CODE: dict[int, type[QmfError]] = {

@@ -22,7 +22,7 @@ The document (``schemas/mrg.grid.json``)::
                          "properties": [{"name", "type", "access"?, "desc",
                                          "unit"?, "index"?, "optional"?}],
                          "statistics": [{"name", "type", "desc", "unit"?}],
-                         "methods": [{"name", "desc", "arguments": [
+                         "methods": [{"name", "desc", "idempotent"?, "arguments": [
                              {"name", "type", "dir": "I"|"O"|"IO", "desc",
                               "default"?, "optional"?}]}]}},
      "events": {"JobHeld": {"desc", "severity": 0..7, "properties": [...]}}}
@@ -290,6 +290,10 @@ class Method:
     desc: str
     arguments: tuple[Argument, ...]
     owner: str = ""
+    idempotent: bool = False
+    """Safe to send again when its answer is lost: it changes nothing, or the
+    agent recognises a second copy (a Submit's request id, a spool chunk's
+    offset).  Consoles re-send only these after a dropped connection."""
     _by_lower: dict[str, Argument] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -302,7 +306,10 @@ class Method:
         by_lower = {a.name.lower(): a for a in args}
         if len(by_lower) != len(args):
             raise SchemaError(f"{owner}.{name}: two arguments with the same name")
-        return cls(name, str(raw.get("desc", "")), args, owner, by_lower)
+        idempotent = raw.get("idempotent", False)
+        if type(idempotent) is not bool:
+            raise SchemaError(f"{owner}.{name}: idempotent must be true or false")
+        return cls(name, str(raw.get("desc", "")), args, owner, idempotent, by_lower)
 
     @property
     def in_arguments(self) -> tuple[Argument, ...]:
@@ -531,6 +538,15 @@ class Schema:
     def get_event(self, name: str) -> SchemaClass | None:
         """The event class called *name*, any case."""
         return self._events.get(name.lower())
+
+    def is_idempotent(self, method: str, class_name: str | None = None) -> bool:
+        """Whether *method* of *class_name* may be sent again after a lost
+        answer (:attr:`Method.idempotent`).  Without a known class, only a
+        method that is idempotent in every class that has one of that name."""
+        cls = self.get_class(class_name) if class_name else None
+        owners = [cls] if cls is not None else self.classes
+        found = [m for c in owners if (m := c.method(method)) is not None]
+        return bool(found) and all(m.idempotent for m in found)
 
     @property
     def classes(self) -> list[SchemaClass]:

@@ -10,7 +10,8 @@
 Works against the direct listener and against a broker; the addressing
 profile is detected when the connection opens (or given as ``profile=``).
 The connection is re-made with backoff when it drops; subscriptions come
-back by themselves, a request in flight at that moment times out.
+back by themselves, a request in flight at that moment fails at once with
+:class:`~qmf_agent.errors.Unreachable`.
 
 Threading contract: every method is thread-safe -- many threads may call
 :meth:`Client.request` at once; answers are matched by correlation id.
@@ -28,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from qmf_agent.errors import RequestTimeout
+from qmf_agent.errors import RequestTimeout, Unreachable
 from qmf_agent.message import Message
 from qmf_agent.protocol import LOCATE_SUBJECT, Addressing, Route
 
@@ -37,7 +38,7 @@ from ._loop import LoopClosed
 from ._peer import Peer, ReceiverSpec, TransportError
 from ._security import Security
 
-__all__ = ["Client", "Subscription", "Unreachable"]
+__all__ = ["Client", "Subscription", "Unreachable"]  # Unreachable lives in qmf_agent.errors
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,6 @@ class _Pending:
         """No answer can come, because of *reason* (container thread)."""
         self.refused = reason
         self.done.set()
-
-
-class Unreachable(RequestTimeout):
-    """The request can get no answer: the peer refused it outright (the
-    direct listener knows no agent of that name), or the connection dropped
-    while it waited (the reply address died with it).  Raised at once
-    instead of after the timeout; a :class:`RequestTimeout`, so code
-    handling "no answer" handles it too."""
 
 
 class Subscription:
@@ -276,13 +269,17 @@ class Client:
         return self._reply_route[1]
 
     def _connection_lost(self, why: str) -> None:
-        """With a dynamic reply address (the standard profile), answers to
-        requests under way would go to an address that died with the
-        connection: fail them now instead of at their timeout (broadcasts
-        just end with what they gathered).  A named reply address (RabbitMQ)
-        is attached again after the reconnect, so those requests wait."""
-        if self._reply_route is not None and self._reply_route[1] is not None:
-            return
+        """Fail the requests under way at once (broadcasts just end with
+        what they gathered): their answers cannot be counted on.  With a
+        dynamic reply address (the standard profile) the address died with
+        the connection.  With a named one (RabbitMQ) the queue behind it did
+        too -- an answer sent before the receiver is attached again is
+        dropped -- and a request the broker had not yet taken is gone.
+        Measured: RabbitMQ 3.10 now and then ends a session with
+        ``internal_error ... noproc`` when 50 consoles connect at once, and
+        a request under way then waited out its whole timeout.  The caller
+        (the Session) sends again what is safe to send again.  Streams
+        already answered (QMFv2 subscriptions) keep their named route."""
         with self._lock:
             waiting = [p for p in self._pending.values() if not p.done.is_set()]
         for pending in waiting:

@@ -303,6 +303,8 @@ def test_coerce_refuses(type_name: str, value: Any) -> None:
             },
         },
         {"package": "p", "classes": {}, "events": {"E": {"severity": 9}}},
+        {"package": "p", "classes": {"c": {"methods": [
+            {"name": "m", "idempotent": "yes", "arguments": []}]}}},
     ],
 )
 def test_malformed_schema_documents_are_refused(doc: Any) -> None:
@@ -312,3 +314,17 @@ def test_malformed_schema_documents_are_refused(doc: Any) -> None:
 
 def test_load_is_cached(schema: Schema) -> None:
     assert Schema.load() is schema
+
+
+def test_only_reads_and_deduplicated_methods_are_idempotent(schema: Schema) -> None:
+    """What a console may send again after a lost answer: never a method
+    that changes state and that the agent would do twice."""
+    for name in ("Submit", "SubmitJob", "Query", "GetJobAd", "History", "SpoolFile", "echo"):
+        assert schema.is_idempotent(name, "scheduler"), name
+    for name in ("HoldJob", "ReleaseJob", "RemoveJob", "SetJobAttribute", "Act", "Edit", "Reschedule"):
+        assert not schema.is_idempotent(name, "scheduler"), name
+    assert schema.is_idempotent("getad", "job") and not schema.is_idempotent("Hold", "job")
+    assert schema.is_idempotent("Query") and schema.is_idempotent("ECHO")  # every class agrees
+    assert not schema.is_idempotent("Reconfig")  # negotiator and master: changes state
+    assert not schema.is_idempotent("NoSuchMethod") and not schema.is_idempotent("Query", "slot")
+    assert schema.is_idempotent("Query", "no-such-class")  # unknown class: by name

@@ -16,6 +16,7 @@ import pytest
 from _wire import CutProxy, ToyJobs, wait_for
 from qmf_testing import BROKER_HOST, BROKER_PORT, free_port
 
+from console import Session
 from qmf_agent.agent import Agent
 from qmf_agent.errors import RequestTimeout, UnknownMethod, UnknownObject
 from qmf_agent.message import Message
@@ -238,6 +239,47 @@ def test_client_reconnects_after_its_connection_drops(served: Served) -> None:
         assert _call(c, served, "echo", {"sequence": 2, "body": "after"})["body"] == "after"
         seen = len(beats)
         wait_for(lambda: len(beats) > seen)  # the subscription came back too
+
+
+def test_a_request_under_way_fails_at_once_when_the_connection_drops(served: Served) -> None:
+    """Also through RabbitMQ, whose named reply queue comes back after the
+    reconnect: an answer sent in between is dropped there, so waiting would
+    only end in the timeout (CI saw RabbitMQ end a session mid-request)."""
+    with served.cut_client() as c:
+        assert _call(c, served, "echo", {"sequence": 1, "body": "up"})["body"] == "up"
+        served.jobs.block.clear()  # the Hold hangs in the binding
+        threading.Timer(0.5, served.proxy.cut).start()
+        start = time.monotonic()
+        with pytest.raises(Unreachable, match="was lost .* before the answer"):
+            _call(c, served, "Hold", {"Reason": "slow"}, timeout=30.0)
+        assert time.monotonic() - start < 10.0
+        served.jobs.block.set()
+        assert _call(c, served, "echo", {"sequence": 2, "body": "again"})["body"] == "again"
+
+
+def test_a_session_sends_a_read_again_after_a_dropped_connection_never_a_hold(served: Served) -> None:
+    """The session re-sends what the schema marks idempotent (GetAd), as the
+    same request, and raises at once for what it must not do twice (Hold)."""
+    userinfo = "qmf:qmf@" if served.kind == "rabbitmq" else ""
+    with Session(served.proxy.url(userinfo=userinfo), timeout=30.0) as session:
+        name, agent = "mrg.grid:job:3.0", served.agent.name
+        assert session.call(name, "echo", {"sequence": 1, "body": "up"}, agent=agent)["body"] == "up"
+        served.jobs.block.clear()
+        threading.Timer(0.5, served.proxy.cut).start()
+        threading.Timer(3.0, served.jobs.block.set).start()
+        assert session.call(name, "GetAd", agent=agent) == {}  # the toy binding's answer
+        gets = [call[3].request_id for call in served.jobs.calls if call[1] == "GetAd"]
+        assert len(gets) == 2 and gets[0] == gets[1] and gets[0].startswith("console-")
+
+        served.jobs.block.clear()
+        threading.Timer(0.5, served.proxy.cut).start()
+        start = time.monotonic()
+        with pytest.raises(Unreachable, match="was lost"):
+            session.call(name, "Hold", {"Reason": "once"}, agent=agent)
+        assert time.monotonic() - start < 10.0
+        served.jobs.block.set()
+        wait_for(lambda: served.jobs.jobs["3.0"]["JobStatus"] == 5)  # done, once
+        assert [call[1] for call in served.jobs.calls].count("Hold") == 1
 
 
 @pytest.mark.broker
