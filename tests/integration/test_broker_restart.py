@@ -128,7 +128,13 @@ def test_restart_under_load_loses_and_doubles_nothing(rabbit: PrivateRabbit, tmp
             # the monitor's subscriptions came back by themselves: its topic
             # subscription, and the agent's deliveries of the QMF subscription
             wait_for(lambda: [t for t in beats if t > up], 15, "heartbeats after the restart")
-            wait_for(lambda: [t for t in streamed if t > up], 15,
+            # The monitor is attached again (a heartbeat came): a change now
+            # must be delivered.  (Changes made while it was still
+            # reconnecting went to a reply queue not yet there -- under a
+            # loaded machine that can be all of them.)
+            back = time.monotonic()
+            call(console, the(console, "scheduler", AGENT), "SubmitJob", AGENT, Ad=job_ad())
+            wait_for(lambda: [t for t in streamed if t > back], 15,
                      "subscription deliveries after the restart")
         log = agent.stderr()
         assert log.count("connected to amqp://127.0.0.1") >= 2, log[-3000:]
