@@ -29,8 +29,11 @@ def proxy(agent):
 
 
 def held_ad(marker: str) -> classad.ClassAd:
-    """A job that stays in the queue (held), findable by *marker*."""
-    return classad.ClassAd({"Cmd": "/bin/true", "JobStatus": 5, "Iwd": "/tmp", "Marker": marker})
+    """A job that stays in the queue (held), findable by *marker*; released,
+    it still stays (a /bin/true finished at once on Slurm and left the queue
+    before the next call on it, which then failed: seen once)."""
+    return classad.ClassAd({"Cmd": "/bin/sleep", "Arguments": "600", "JobStatus": 5, "Iwd": "/tmp",
+                            "Marker": marker})
 
 
 def jobs_marked(url: str, marker: str) -> Counter[tuple[int, int]]:
