@@ -61,7 +61,6 @@ SUBMIT_ATTEMPTS = 3
 an idempotent method) is sent when its answer is lost."""
 _RETRY_PAUSE = 0.5  # seconds before the 2nd attempt; twice that before the 3rd
 _RESENT_AFTER_TIMEOUT = frozenset({"submit", "submitjob"})  # the agent de-duplicates these by request id
-_SCHEMA = Schema.load()
 
 
 def _class_of(object_name: str) -> str | None:
@@ -625,7 +624,7 @@ class Session:
         again: type[RequestTimeout] | None = None
         if method.lower() in _RESENT_AFTER_TIMEOUT:
             again = RequestTimeout
-        elif _SCHEMA.is_idempotent(method, _class_of(object_name)):
+        elif Schema.load().is_idempotent(method, _class_of(object_name)):  # loaded once, at the first call
             again = Unreachable
         return self._request(agent, message, timeout, again, f"{method} on {object_name}")
 
